@@ -1,0 +1,60 @@
+"""All configuration, read once from ``SQLBOT_*`` environment variables (and a ``.env`` file).
+
+Every field is documented in the README's configuration table; ``tests/test_docs.py`` checks that.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """SQLBot's settings. Environment variables are the field names upper-cased with the ``SQLBOT_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="SQLBOT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("sqlbot", appauthor=False)),
+        description="Where demo databases, uploads, chats and checkpoints live.",
+    )
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset means the offline writer.")
+    llm_model: str | None = Field(None, description="Model name sent to the endpoint.")
+    llm_api_key: str | None = Field(None, description="API key for the endpoint (any string for local servers).")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one model request, in seconds.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature for SQL writing.")
+    enable_detailed_streaming: bool = Field(True, description="Serve the step protocol; false answers legacy streams only.")
+    default_step_timeout: float = Field(120.0, gt=0, description="Upper bound on one step's run time, in seconds.")
+    max_retry_attempts: int = Field(2, ge=0, le=10, description="How many times failed SQL is sent back for repair.")
+    enable_step_caching: bool = Field(True, description="Reuse schema introspection, connections and step results.")
+    query_timeout_s: float = Field(30.0, gt=0, description="Database query timeout, in seconds.")
+    max_rows: int = Field(1000, ge=1, le=100_000, description="Rows returned to the client; more are flagged truncated.")
+    enable_charts: bool = Field(True, description="Configure a chart when the result suits one.")
+    content_batch_ms: int = Field(50, ge=0, le=1000, description="Window for coalescing streamed content chunks.")
+    default_locale: str = Field("zh", description="Locale of titles and messages when a request gives none (zh or en).")
+    host: str = Field("127.0.0.1", description="Address `sqlbot serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `sqlbot serve` listens on.")
+    disconnect_grace_s: float = Field(10.0, ge=0, description="How long a run outlives a dropped client before it is cancelled.")
+    checkpoint_db: Path | None = Field(None, description="SQLite file for chat checkpoints; default is data_dir/checkpoints.sqlite.")
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        if value not in ("zh", "en"):
+            raise ValueError("SQLBOT_DEFAULT_LOCALE must be 'zh' or 'en'")
+        return value
+
+    @property
+    def llm_configured(self) -> bool:
+        """Whether a model endpoint is configured (otherwise the offline writer is used)."""
+        return bool(self.llm_base_url and self.llm_model)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
