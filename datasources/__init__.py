@@ -1,0 +1,46 @@
+"""Connectors, schema introspection, value index and SQL guard for SQLBot's datasources.
+
+Nothing here imports from ``graph``, ``nodes``, ``server`` or ``llm``: callers pass plain parameters
+(paths, limits, timeouts) and catch :class:`DatasourceError` subclasses.
+"""
+
+from datasources.connection import Connection, DuckDBConnection, QueryResult, SQLiteConnection, to_json_value
+from datasources.errors import (
+    BuildFailed,
+    ConnectionFailed,
+    DatasourceError,
+    DatasourceNotFound,
+    InvalidDatasource,
+    QueryCancelled,
+    QueryFailed,
+    QueryTimeout,
+)
+from datasources.registry import DatasourceConfig, Registry
+from datasources.schema import Column, ForeignKey, Schema, Table, column_kind, schema_version
+from datasources.values import ValueIndex, ValueMatch
+
+__all__ = [
+    "BuildFailed",
+    "Column",
+    "Connection",
+    "ConnectionFailed",
+    "DatasourceConfig",
+    "DatasourceError",
+    "DatasourceNotFound",
+    "DuckDBConnection",
+    "ForeignKey",
+    "InvalidDatasource",
+    "QueryCancelled",
+    "QueryFailed",
+    "QueryResult",
+    "QueryTimeout",
+    "Registry",
+    "SQLiteConnection",
+    "Schema",
+    "Table",
+    "ValueIndex",
+    "ValueMatch",
+    "column_kind",
+    "schema_version",
+    "to_json_value",
+]

@@ -1,0 +1,228 @@
+"""Read a datasource's structure, descriptions, keys and value statistics into a :class:`Schema`.
+
+Descriptions come from the database's own comments (DuckDB ``COMMENT ON``) and, for the read-only demo
+SQLite file, from :mod:`datasources.demo_metadata`. Keys are the declared ones plus keys inferred from names
+(``flights.carrier`` → ``airlines.carrier`` because ``carrier`` is the key of ``airlines``; ``order_id`` →
+``orders.id``) plus the demo's shipped join hints; inferred ones are flagged ``inferred=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from datasources.connection import Connection
+from datasources.demo import decode_comment
+from datasources.demo_metadata import DemoDoc
+from datasources.schema import Column, ForeignKey, Schema, Table, column_kind, schema_version
+
+SAMPLE_LIMIT = 50
+"""Text columns with at most this many distinct values list all of them as samples."""
+
+
+@dataclass
+class _RawTable:
+    name: str
+    columns: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """(name, type, description_en, description_zh)."""
+    description: tuple[str, str] = ("", "")
+    primary_key: tuple[str, ...] = ()
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def split_list_value(value: str) -> list[str]:
+    """Items of a comma-separated list value ("Drama, Crime" → ["Drama", "Crime"])."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def introspect(
+    conn: Connection,
+    datasource_id: str,
+    *,
+    description: tuple[str, str] = ("", ""),
+    doc: DemoDoc | None = None,
+) -> Schema:
+    """Build the :class:`Schema` of an open datasource (one pass of catalogue and statistics queries)."""
+    raw = _duckdb_tables(conn) if conn.dialect == "duckdb" else _sqlite_tables(conn)
+    if doc is not None:
+        raw = _apply_doc(raw, doc)
+    _infer_foreign_keys(raw, doc)
+    tables = tuple(_with_statistics(conn, t, doc) for t in raw)
+    return Schema(
+        datasource_id=datasource_id,
+        dialect=conn.dialect,
+        tables=tables,
+        description_en=description[0],
+        description_zh=description[1],
+        version=schema_version(tables),
+    )
+
+
+def _duckdb_tables(conn: Connection) -> list[_RawTable]:
+    where = "database_name = current_database() AND schema_name = 'main'"
+    tables: dict[str, _RawTable] = {}
+    for name, comment in conn.fetchall(
+        f"SELECT table_name, comment FROM duckdb_tables() WHERE {where} AND NOT internal "
+        f"UNION ALL SELECT view_name, comment FROM duckdb_views() WHERE {where} AND NOT internal ORDER BY 1"
+    ):
+        tables[name] = _RawTable(name, description=decode_comment(comment))
+    for table, column, data_type, comment in conn.fetchall(
+        f"SELECT table_name, column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
+        "ORDER BY table_name, column_index"
+    ):
+        if table in tables:
+            tables[table].columns.append((column, data_type, *decode_comment(comment)))
+    for table, ctype, cols, ref_table, ref_cols in conn.fetchall(
+        "SELECT table_name, constraint_type, constraint_column_names, referenced_table, referenced_column_names "
+        f"FROM duckdb_constraints() WHERE {where} AND constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY')"
+    ):
+        if table not in tables:
+            continue
+        if ctype == "PRIMARY KEY":
+            tables[table].primary_key = tuple(cols)
+        else:
+            tables[table].foreign_keys.extend(
+                ForeignKey(c, ref_table, r) for c, r in zip(cols, ref_cols, strict=False)
+            )
+    return list(tables.values())
+
+
+def _sqlite_tables(conn: Connection) -> list[_RawTable]:
+    tables: list[_RawTable] = []
+    for (name,) in conn.fetchall(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    ):
+        table = _RawTable(name)
+        pk: list[tuple[int, str]] = []
+        for _cid, column, data_type, _notnull, _default, pk_pos in conn.fetchall(
+            f"PRAGMA table_info({_quote(name)})"
+        ):
+            table.columns.append((column, data_type or "", "", ""))
+            if pk_pos:
+                pk.append((pk_pos, column))
+        table.primary_key = tuple(c for _, c in sorted(pk))
+        for row in conn.fetchall(f"PRAGMA foreign_key_list({_quote(name)})"):
+            ref_table, column, ref_column = row[2], row[3], row[4]
+            table.foreign_keys.append(ForeignKey(column, ref_table, ref_column or column))
+        tables.append(table)
+    return tables
+
+
+def _apply_doc(raw: list[_RawTable], doc: DemoDoc) -> list[_RawTable]:
+    """Fill in shipped descriptions and key hints, and order tables as the demo lists them."""
+    order = {name: i for i, name in enumerate(doc.tables)}
+    for table in raw:
+        tdoc = doc.tables.get(table.name)
+        if tdoc is None:
+            continue
+        if not any(table.description):
+            table.description = tdoc.description
+        table.columns = [
+            (
+                name,
+                dtype,
+                en or tdoc.columns.get(name, ("", ""))[0],
+                zh or tdoc.columns.get(name, ("", ""))[1],
+            )
+            for name, dtype, en, zh in table.columns
+        ]
+        if not table.primary_key:
+            table.primary_key = tdoc.primary_key
+    by_name = {t.name: t for t in raw}
+    for table_name, column, ref_table, ref_column in doc.foreign_keys:
+        if table_name in by_name and ref_table in by_name:
+            by_name[table_name].foreign_keys.append(ForeignKey(column, ref_table, ref_column, inferred=True))
+    return sorted(raw, key=lambda t: (order.get(t.name, len(order)), t.name))
+
+
+def _singular(word: str) -> Iterable[str]:
+    yield word
+    if word.endswith("ies"):
+        yield word[:-3] + "y"
+    if word.endswith("es"):
+        yield word[:-2]
+    if word.endswith("s"):
+        yield word[:-1]
+
+
+def _infer_foreign_keys(raw: list[_RawTable], doc: DemoDoc | None) -> None:
+    """Add name-based references: a column named like another table's single-column key, or ``<table>_id``."""
+    keyed = {t.name: t.primary_key[0] for t in raw if len(t.primary_key) == 1}
+    for table in raw:
+        known = {fk.column.lower() for fk in table.foreign_keys}
+        own_pk = {c.lower() for c in table.primary_key}
+        for column, dtype, _, _ in table.columns:
+            lowered = column.lower()
+            if lowered in known:
+                continue
+            for ref_table, ref_pk in keyed.items():
+                if ref_table == table.name:
+                    continue
+                names = {f"{s}_{ref_pk}".lower() for s in _singular(ref_table)} | {
+                    f"{s}{ref_pk}".lower() for s in _singular(ref_table)
+                }
+                same_key = lowered == ref_pk.lower() and not (own_pk == {lowered})
+                if same_key or lowered in names:
+                    ref_type = next((c[1] for c in _table(raw, ref_table).columns if c[0] == ref_pk), "")
+                    if column_kind(ref_type) == column_kind(dtype):
+                        table.foreign_keys.append(ForeignKey(column, ref_table, ref_pk, inferred=True))
+                        known.add(lowered)
+                        break
+
+
+def _table(raw: list[_RawTable], name: str) -> _RawTable:
+    return next(t for t in raw if t.name == name)
+
+
+def _with_statistics(conn: Connection, table: _RawTable, doc: DemoDoc | None) -> Table:
+    """Row count, distinct counts and (for low-cardinality text) every distinct value."""
+    qt = _quote(table.name)
+    distinct_fn = "approx_count_distinct({})" if conn.dialect == "duckdb" else "count(DISTINCT {})"
+    exprs = ["count(*)"] + [distinct_fn.format(_quote(c[0])) for c in table.columns]
+    stats = conn.fetchall(f"SELECT {', '.join(exprs)} FROM {qt}")[0]
+    row_count = int(stats[0])
+    lists = doc.list_columns if doc else frozenset()
+    columns = []
+    for (name, dtype, en, zh), distinct in zip(table.columns, stats[1:], strict=True):
+        samples: tuple[str, ...] = ()
+        if column_kind(dtype) == "text":
+            if (table.name, name) in lists and distinct <= 20_000:
+                values = {
+                    item
+                    for (v,) in conn.fetchall(
+                        f"SELECT DISTINCT {_quote(name)} FROM {qt} WHERE {_quote(name)} IS NOT NULL"
+                    )
+                    for item in split_list_value(str(v))
+                }
+                samples = tuple(sorted(values)) if len(values) <= SAMPLE_LIMIT else ()
+            elif distinct <= SAMPLE_LIMIT * 1.2:  # approx_count_distinct can overshoot a little
+                found = conn.fetchall(
+                    f"SELECT DISTINCT CAST({_quote(name)} AS TEXT) AS v FROM {qt} WHERE {_quote(name)} IS NOT NULL "
+                    f"ORDER BY v LIMIT {SAMPLE_LIMIT + 1}"
+                )
+                if len(found) <= SAMPLE_LIMIT:
+                    samples = tuple(str(v) for (v,) in found)
+                    distinct = len(found)
+        columns.append(
+            Column(
+                name=name,
+                type=dtype,
+                description_en=en,
+                description_zh=zh,
+                primary_key=name in table.primary_key,
+                sample_values=samples,
+                distinct_count=int(distinct),
+            )
+        )
+    return Table(
+        name=table.name,
+        columns=tuple(columns),
+        description_en=table.description[0],
+        description_zh=table.description[1],
+        foreign_keys=tuple(table.foreign_keys),
+        row_count=row_count,
+    )

@@ -1,0 +1,353 @@
+"""The catalogue of datasources: the three demos plus user files registered inside the data directory.
+
+The registry owns every open connection and caches introspection per ``(id, fingerprint)``: a file that
+changes on disk gets a new fingerprint, so stale schemas and value indexes are never served. Its methods
+are synchronous and may block (first use builds a demo, introspection scans tables): call them through
+``asyncio.to_thread`` from async code. They are thread-safe.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from datasources.connection import Connection, open_connection
+from datasources.demo import demo_path, ensure_demo
+from datasources.demo_metadata import DEMOS
+from datasources.errors import ConnectionFailed, DatasourceNotFound, InvalidDatasource
+from datasources.introspect import introspect
+from datasources.schema import Dialect, Schema
+from datasources.values import ValueIndex
+
+DatasourceType = Literal["duckdb", "sqlite", "postgres", "mysql"]
+"""Connector types; only the file-based ``duckdb`` and ``sqlite`` can be opened today."""
+
+_SUPPORTED: tuple[DatasourceType, ...] = ("duckdb", "sqlite")
+_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_USER_FILE = "datasources.json"
+
+
+@dataclass(frozen=True)
+class DatasourceConfig:
+    """One registered datasource."""
+
+    id: str
+    """Stable identifier used in URLs and requests (lower-case letters, digits, ``_`` and ``-``)."""
+    name: str
+    """Display name (English)."""
+    type: DatasourceType
+    """Connector type, which is also the SQL dialect."""
+    path: Path
+    """The database file."""
+    description_en: str = ""
+    """What the data is about, in English."""
+    description_zh: str = ""
+    """What the data is about, in Chinese."""
+    is_demo: bool = False
+    """True for the built-in demo datasources (which cannot be removed)."""
+    name_zh: str = ""
+    """Display name in Chinese (falls back to ``name``)."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The sqlglot dialect of SQL written for this datasource."""
+        return self.type
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable form."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "name_zh": self.name_zh,
+            "type": self.type,
+            "path": str(self.path),
+            "description_en": self.description_en,
+            "description_zh": self.description_zh,
+            "is_demo": self.is_demo,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasourceConfig:
+        """Rebuild a config from :meth:`to_dict` output."""
+        return cls(
+            id=data["id"],
+            name=data.get("name", data["id"]),
+            name_zh=data.get("name_zh", ""),
+            type=data["type"],
+            path=Path(data["path"]),
+            description_en=data.get("description_en", ""),
+            description_zh=data.get("description_zh", ""),
+            is_demo=bool(data.get("is_demo", False)),
+        )
+
+
+class Registry:
+    """Datasources by id, with pooled connections and cached schemas and value indexes."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        max_rows: int = 1000,
+        query_timeout_s: float = 30.0,
+        enable_caching: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.max_rows = max_rows
+        """Default row cap callers should pass to :meth:`Connection.run`."""
+        self.query_timeout_s = query_timeout_s
+        """Default timeout callers should pass to :meth:`Connection.run`."""
+        self.enable_caching = enable_caching
+        self._lock = threading.RLock()
+        self._id_locks: dict[str, threading.Lock] = {}
+        self._connections: dict[str, tuple[str, Connection]] = {}
+        self._unpooled: list[Connection] = []
+        self._schemas: dict[tuple[str, str], Schema] = {}
+        self._values: dict[tuple[str, str], ValueIndex] = {}
+
+    # ------------------------------------------------------------------------------------------ catalogue
+
+    def list(self) -> builtins.list[DatasourceConfig]:
+        """Every datasource, demos first; cheap (nothing is built or opened)."""
+        return [*self._demos(), *self._load_user()]
+
+    def get(self, datasource_id: str) -> DatasourceConfig:
+        """The datasource registered as ``datasource_id``.
+
+        Raises:
+            DatasourceNotFound: no such id.
+        """
+        for config in self.list():
+            if config.id == datasource_id:
+                return config
+        raise DatasourceNotFound(
+            f"There is no datasource called {datasource_id!r}; choose one of: "
+            + ", ".join(c.id for c in self.list())
+            + "."
+        )
+
+    def add(self, config: DatasourceConfig) -> DatasourceConfig:
+        """Register a user database file that lives inside the data directory; returns the stored config.
+
+        Raises:
+            InvalidDatasource: bad id, id taken, unsupported type, a path outside the data directory,
+                a missing file, or a file the connector cannot open.
+        """
+        if not _ID_PATTERN.match(config.id):
+            raise InvalidDatasource(
+                f"The datasource id {config.id!r} is not valid: use 1-64 lower-case letters, digits, '_' or '-'."
+            )
+        if config.type not in _SUPPORTED:
+            raise InvalidDatasource(
+                f"Datasources of type {config.type!r} are not supported yet; use one of {', '.join(_SUPPORTED)}."
+            )
+        path = self._checked_path(config.path)
+        stored = replace(config, path=path, is_demo=False, name=config.name or config.id)
+        try:
+            open_connection(stored.type, path).close()
+        except ConnectionFailed as exc:
+            raise InvalidDatasource(
+                f"{path.name} could not be opened as a {config.type} database: {exc.message}",
+                detail=exc.detail,
+            ) from exc
+        with self._lock:
+            users = self._load_user()
+            if config.id in DEMOS or any(u.id == config.id for u in users):
+                raise InvalidDatasource(
+                    f"A datasource called {config.id!r} already exists; choose another id."
+                )
+            self._save_user([*users, stored])
+        return stored
+
+    def remove(self, datasource_id: str) -> None:
+        """Unregister a user datasource (the file itself is left alone) and drop its connections and caches.
+
+        Raises:
+            InvalidDatasource: the datasource is a demo.
+            DatasourceNotFound: no such id.
+        """
+        if datasource_id in DEMOS:
+            raise InvalidDatasource(f"{datasource_id!r} is a demo datasource and cannot be removed.")
+        with self._lock:
+            users = self._load_user()
+            if not any(u.id == datasource_id for u in users):
+                self.get(datasource_id)  # raises DatasourceNotFound with the list of ids
+            self._save_user([u for u in users if u.id != datasource_id])
+            self._forget(datasource_id)
+
+    # ------------------------------------------------------------------------------------------ access
+
+    def fingerprint(self, datasource_id: str) -> str:
+        """A short digest of the file's identity, size and mtime: it changes whenever the data may have."""
+        path = self._file(self.get(datasource_id))
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise ConnectionFailed(f"The database file of {datasource_id!r} is missing: {exc}") from exc
+        token = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+        return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+    def connect(self, datasource_id: str) -> Connection:
+        """An open read-only connection, reused across calls while caching is enabled.
+
+        Raises:
+            DatasourceNotFound: no such id.
+            ConnectionFailed: the file is missing or not a database.
+        """
+        config = self.get(datasource_id)
+        fingerprint = self.fingerprint(datasource_id)
+        if not self.enable_caching:
+            conn = open_connection(config.type, self._file(config))
+            with self._lock:
+                self._unpooled.append(conn)
+            return conn
+        with self._lock:
+            pooled = self._connections.get(datasource_id)
+            if pooled is not None and pooled[0] == fingerprint:
+                return pooled[1]
+            conn = open_connection(config.type, self._file(config))
+            if pooled is not None:
+                self._unpooled.append(pooled[1])  # may still run a query: closed with the registry
+            self._connections[datasource_id] = (fingerprint, conn)
+            return conn
+
+    def schema(self, datasource_id: str) -> Schema:
+        """The introspected schema, cached by (id, fingerprint) while caching is enabled."""
+        config = self.get(datasource_id)
+        key = (datasource_id, self.fingerprint(datasource_id))
+        with self._id_lock(datasource_id):
+            cached = self._schemas.get(key)
+            if cached is not None:
+                return cached
+            schema = introspect(
+                self.connect(datasource_id),
+                datasource_id,
+                description=(config.description_en, config.description_zh),
+                doc=DEMOS.get(datasource_id) if config.is_demo else None,
+            )
+            if self.enable_caching:
+                self._schemas = {k: v for k, v in self._schemas.items() if k[0] != datasource_id}
+                self._schemas[key] = schema
+            return schema
+
+    def values(self, datasource_id: str) -> ValueIndex:
+        """The value index of the datasource's text columns, cached like :meth:`schema`."""
+        config = self.get(datasource_id)
+        schema = self.schema(datasource_id)
+        key = (datasource_id, self.fingerprint(datasource_id))
+        with self._id_lock(datasource_id):
+            cached = self._values.get(key)
+            if cached is not None:
+                return cached
+            doc = DEMOS.get(datasource_id) if config.is_demo else None
+            index = ValueIndex.build(
+                self.connect(datasource_id), schema, list_columns=doc.list_columns if doc else frozenset()
+            )
+            if self.enable_caching:
+                self._values = {k: v for k, v in self._values.items() if k[0] != datasource_id}
+                self._values[key] = index
+            return index
+
+    def test(self, datasource_id: str) -> float:
+        """Connect and run a trivial query; returns the round-trip latency in milliseconds."""
+        return self.connect(datasource_id).test()
+
+    def close(self) -> None:
+        """Close every connection this registry opened and forget cached schemas."""
+        with self._lock:
+            conns = [c for _, c in self._connections.values()] + self._unpooled
+            self._connections.clear()
+            self._unpooled = []
+            self._schemas.clear()
+            self._values.clear()
+        for conn in conns:
+            conn.close()
+
+    # ------------------------------------------------------------------------------------------ internals
+
+    def _demos(self) -> builtins.list[DatasourceConfig]:
+        return [
+            DatasourceConfig(
+                id=doc.id,
+                name=doc.name[0],
+                name_zh=doc.name[1],
+                type="sqlite" if doc.id == "movies" else "duckdb",
+                path=demo_path(self.data_dir, doc.id),
+                description_en=doc.description[0],
+                description_zh=doc.description[1],
+                is_demo=True,
+            )
+            for doc in DEMOS.values()
+        ]
+
+    def _file(self, config: DatasourceConfig) -> Path:
+        """The file to open: builds a demo on first use; re-checks a user path (it may have become a symlink)."""
+        if config.is_demo:
+            return ensure_demo(self.data_dir, config.id)
+        return self._checked_path(config.path)
+
+    def _checked_path(self, path: Path) -> Path:
+        root = self.data_dir.resolve()
+        candidate = Path(path) if Path(path).is_absolute() else root / path
+        try:
+            resolved = candidate.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise InvalidDatasource(
+                f"The database file {candidate} does not exist.", detail=str(exc)
+            ) from exc
+        if not resolved.is_relative_to(root):
+            raise InvalidDatasource(
+                f"The database file must be inside the data directory {root}; {path} is not "
+                "(copy or upload the file there first)."
+            )
+        if not resolved.is_file():
+            raise InvalidDatasource(f"{path} is not a file.")
+        return resolved
+
+    def _user_file(self) -> Path:
+        return self.data_dir / _USER_FILE
+
+    def _load_user(self) -> builtins.list[DatasourceConfig]:
+        try:
+            data = json.loads(self._user_file().read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise InvalidDatasource(
+                f"{self._user_file()} is not valid JSON; fix or delete it.", detail=str(exc)
+            ) from exc
+        return [DatasourceConfig.from_dict(item) for item in data.get("datasources", [])]
+
+    def _save_user(self, configs: builtins.list[DatasourceConfig]) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        target = self._user_file()
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(
+            json.dumps({"datasources": [c.to_dict() for c in configs]}, indent=2, ensure_ascii=False)
+        )
+        os.replace(tmp, target)
+
+    def _forget(self, datasource_id: str) -> None:
+        pooled = self._connections.pop(datasource_id, None)
+        if pooled is not None:
+            with contextlib.suppress(Exception):
+                pooled[1].close()
+        self._schemas = {k: v for k, v in self._schemas.items() if k[0] != datasource_id}
+        self._values = {k: v for k, v in self._values.items() if k[0] != datasource_id}
+
+    def _id_lock(self, datasource_id: str) -> threading.Lock:
+        with self._lock:
+            return self._id_locks.setdefault(datasource_id, threading.Lock())
+
+
+def supported_types() -> tuple[str, ...]:
+    """Every connector type name, including those reserved for later."""
+    return get_args(DatasourceType)
