@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     enable_detailed_streaming: bool = Field(True, description="Serve the step protocol; false answers legacy streams only.")
     default_step_timeout: float = Field(120.0, gt=0, description="Upper bound on one step's run time, in seconds.")
     max_retry_attempts: int = Field(2, ge=0, le=10, description="How many times failed SQL is sent back for repair.")
+    retry_delay_scale: float = Field(1.0, ge=0, le=10, description="Multiplier on the proposal's automatic retry delays (0 retries at once).")
     enable_step_caching: bool = Field(True, description="Reuse schema introspection, connections and step results.")
     query_timeout_s: float = Field(30.0, gt=0, description="Database query timeout, in seconds.")
     max_rows: int = Field(1000, ge=1, le=100_000, description="Rows returned to the client; more are flagged truncated.")

@@ -1,0 +1,112 @@
+"""Live dependencies of a run, passed as LangGraph's runtime context (never stored in state or checkpoints).
+
+Every field has a default built from the process settings, so LangGraph Studio and notebooks can run the
+graph with no context at all; the server and tests pass their own.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from datasources.registry import Registry
+from graph.settings import Settings, get_settings
+from graph.steps import BY_NAME
+from llm.base import SQLWriter
+from llm.factory import make_writer
+
+
+class StepTimings:
+    """Recent measured durations per step, the source of ``estimatedDuration``."""
+
+    def __init__(self, window: int = 20) -> None:
+        self._durations: dict[str, deque[int]] = defaultdict(lambda: deque(maxlen=window))
+        self._sizes: dict[str, deque[int]] = defaultdict(lambda: deque(maxlen=window))
+        self._lock = threading.Lock()
+
+    def record_size(self, step: str, size: int) -> None:
+        """Remember the size of one output of ``step`` (e.g. characters of SQL written)."""
+        with self._lock:
+            self._sizes[step].append(size)
+
+    def estimate_size(self, step: str, default: int = 200) -> int:
+        """Median size of recent outputs of ``step`` (the denominator of honest streaming progress)."""
+        with self._lock:
+            recent = list(self._sizes.get(step, ()))
+        return int(statistics.median(recent)) if recent else default
+
+    def record(self, step: str, duration_ms: int) -> None:
+        """Remember one measured duration of ``step``."""
+        with self._lock:
+            self._durations[step].append(duration_ms)
+
+    def estimate(self, step: str) -> int:
+        """Median of recent durations of ``step``, or the step's default before any was measured."""
+        with self._lock:
+            recent = list(self._durations.get(step, ()))
+        if not recent:
+            return BY_NAME[step].default_duration_ms
+        return int(statistics.median(recent))
+
+
+def registry_from_settings(settings: Settings) -> Registry:
+    """A datasource registry configured from ``settings``."""
+    return Registry(
+        settings.data_dir,
+        max_rows=settings.max_rows,
+        query_timeout_s=settings.query_timeout_s,
+        enable_caching=settings.enable_step_caching,
+    )
+
+
+def writer_from_settings(settings: Settings) -> SQLWriter:
+    """The LLM writer when a model is configured, otherwise the offline writer."""
+    return make_writer(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=settings.llm_api_key,
+        timeout_s=settings.llm_timeout_s,
+        temperature=settings.llm_temperature,
+    )
+
+
+@lru_cache(maxsize=1)
+def _default_registry() -> Registry:
+    return registry_from_settings(get_settings())
+
+
+@lru_cache(maxsize=1)
+def _default_writer() -> SQLWriter:
+    return writer_from_settings(get_settings())
+
+
+@lru_cache(maxsize=1)
+def _default_timings() -> StepTimings:
+    return StepTimings()
+
+
+@dataclass
+class Context:
+    """What nodes use besides the state."""
+
+    settings: Settings = field(default_factory=get_settings)
+    """Limits, timeouts and switches."""
+    registry: Registry = field(default_factory=_default_registry)
+    """Datasources: listing, schemas, value indexes, read-only connections."""
+    writer: SQLWriter = field(default_factory=_default_writer)
+    """Writes SQL and explanations (an LLM, or the offline writer)."""
+    timings: StepTimings = field(default_factory=_default_timings)
+    """Recent step durations, for estimates."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Context:
+        """A fresh context (own registry, writer and timings) for ``settings``."""
+        return cls(
+            settings=settings,
+            registry=registry_from_settings(settings),
+            writer=writer_from_settings(settings),
+            timings=StepTimings(),
+        )

@@ -1,0 +1,48 @@
+"""Step 3: open a read-only connection to the chosen datasource and load its schema."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from datasources.errors import ConnectionFailed, DatasourceError
+from graph.context import Context
+from graph.errors import SQLBotError
+from graph.protocol import ErrorCode
+from graph.reporting import StepReporter
+from graph.state import State
+
+
+async def connect_db(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Connect (reusing a pooled connection when caching is on) and introspect the schema."""
+    report = StepReporter("connect_db", runtime.stream_writer)
+    registry = runtime.context.registry
+    source = state["datasource"]
+    zh = state.get("locale") == "zh"
+    attempt = runtime.execution_info.node_attempt if runtime.execution_info else 1
+    if attempt > 1:
+        report.progress(None, f"重试连接（第 {attempt} 次）" if zh else f"Retrying the connection (attempt {attempt})")
+    try:
+        report.progress(0, "正在打开数据库（只读）" if zh else "Opening the database read-only")
+        connection = await asyncio.to_thread(registry.connect, source["id"])
+        latency_ms = await asyncio.to_thread(connection.test)
+        report.progress(50, "正在读取表结构" if zh else "Reading the schema")
+        schema = await asyncio.to_thread(registry.schema, source["id"])
+    except ConnectionFailed as exc:
+        raise SQLBotError(ErrorCode.DATABASE_CONNECTION_FAILED, detail=str(exc)) from exc
+    except DatasourceError as exc:
+        raise SQLBotError(ErrorCode.DATABASE_CONNECTION_FAILED, detail=str(exc)) from exc
+    tables = [t.name for t in schema.tables]
+    report.progress(100, None)
+    kind = source["type"]
+    if zh:
+        summary = f"已连接 {source['name']}（{kind}，只读），{len(tables)} 张表"
+    else:
+        summary = f"Connected to {source['name']} ({kind}, read-only), {len(tables)} tables"
+    return {
+        "schema_version": schema.version,
+        "tables": tables,
+        "steps": report.record(summary, {"tables": tables, "schemaVersion": schema.version, "latencyMs": round(latency_ms, 2)}),
+    }

@@ -1,0 +1,100 @@
+"""Step 5: check the SQL is a read-only query on this datasource, then run it with a row cap and a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from datasources.errors import ConnectionFailed, QueryFailed, QueryTimeout
+from datasources.guard import SQLRejected, check_sql
+from graph.context import Context
+from graph.errors import SQLBotError, Text
+from graph.protocol import ErrorCode
+from graph.reporting import StepReporter
+from graph.state import QueryResult, SQLFailure, State
+
+
+def _failed(state: State, runtime: Runtime[Context], report: StepReporter, failure: SQLFailure) -> dict[str, Any]:
+    """Send a fixable failure back to ``generate_sql``, or fail the run once the repair budget is spent."""
+    zh = state.get("locale") == "zh"
+    repairs_done = state.get("sql_attempts", 1) - 1
+    budget = runtime.context.settings.max_retry_attempts
+    if repairs_done >= budget:
+        code = ErrorCode.SQL_SYNTAX_ERROR if failure["kind"] == "syntax" and budget == 0 else ErrorCode.SQL_EXECUTION_FAILED
+        tried = f"after {repairs_done} repair(s)" if repairs_done else "and repairs are disabled"
+        raise SQLBotError(
+            code,
+            Text(f"The query failed {tried}: {failure['message'][:300]}", f"查询失败（已修复 {repairs_done} 次）：{failure['message'][:300]}"),
+            detail=f"{failure['message']}\n\nSQL:\n{failure['sql']}",
+        )
+    n = repairs_done + 1
+    note = (f"查询失败，发回修复（第 {n}/{budget} 次）：" if zh else f"Query failed, sending it back for repair ({n}/{budget}): ") + failure["message"][:200]
+    report.progress(None, note)
+    return {
+        "failures": [*(state.get("failures") or []), failure],
+        "needs_repair": True,
+        "result": None,
+        "steps": report.record(note, {"error": failure["message"], "sql": failure["sql"], "repair": n}),
+    }
+
+
+async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Run the current SQL read-only; SQL errors are routed to repair, other failures end the run."""
+    report = StepReporter("execute_query", runtime.stream_writer)
+    ctx = runtime.context
+    settings = ctx.settings
+    zh = state.get("locale") == "zh"
+    sql = state.get("sql") or ""
+    source = state["datasource"]
+    schema = await asyncio.to_thread(ctx.registry.schema, source["id"])
+    try:
+        statement = check_sql(sql, schema)
+    except SQLRejected as exc:
+        if exc.kind == "permission":
+            raise SQLBotError(ErrorCode.INSUFFICIENT_PERMISSIONS, Text(str(exc), str(exc)), detail=sql) from exc
+        return _failed(state, runtime, report, SQLFailure(sql=sql, message=str(exc), kind="syntax"))
+
+    loop = asyncio.get_running_loop()
+
+    def on_progress(pct: float) -> None:  # called from the query's worker thread
+        loop.call_soon_threadsafe(report.progress, pct, None)
+
+    try:
+        connection = await asyncio.to_thread(ctx.registry.connect, source["id"])
+        run = await connection.run(
+            statement.sql(dialect=schema.dialect),
+            max_rows=settings.max_rows,
+            timeout_s=settings.query_timeout_s,
+            on_progress=on_progress,
+        )
+    except QueryFailed as exc:
+        if exc.kind in ("syntax", "semantic"):
+            return _failed(state, runtime, report, SQLFailure(sql=sql, message=str(exc), kind=exc.kind))
+        raise SQLBotError(ErrorCode.SQL_EXECUTION_FAILED, Text(str(exc), str(exc)), detail=sql) from exc
+    except QueryTimeout as exc:
+        limit = settings.query_timeout_s
+        raise SQLBotError(
+            ErrorCode.RESOURCE_LIMIT_EXCEEDED,
+            Text(f"The query ran longer than {limit:g} s and was stopped.", f"查询运行超过 {limit:g} 秒，已被中止。"),
+            detail=sql,
+        ) from exc
+    except ConnectionFailed as exc:
+        raise SQLBotError(ErrorCode.DATABASE_CONNECTION_FAILED, detail=str(exc)) from exc
+    result = QueryResult(
+        columns=list(run.columns),
+        column_types=list(run.column_types),
+        rows=[list(r) for r in run.rows],
+        row_count=run.row_count,
+        truncated=run.truncated,
+        elapsed_ms=round(run.elapsed_ms, 2),
+    )
+    capped = (f"（已截断为前 {run.row_count} 行）" if zh else f" (capped at {run.row_count})") if run.truncated else ""
+    summary = (f"返回 {run.row_count} 行{capped}，耗时 {run.elapsed_ms:.0f} 毫秒" if zh
+               else f"{run.row_count} rows{capped} in {run.elapsed_ms:.0f} ms")
+    return {
+        "result": result,
+        "needs_repair": False,
+        "steps": report.record(summary, {"rowCount": run.row_count, "truncated": run.truncated, "columns": result["columns"], "elapsedMs": result["elapsed_ms"]}),
+    }

@@ -1,0 +1,83 @@
+"""Step 2: choose the datasource — the person's choice, or the one the question links to best."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from datasources.errors import DatasourceError, DatasourceNotFound
+from graph.context import Context
+from graph.errors import SQLBotError, Text
+from graph.protocol import ErrorCode
+from graph.reporting import StepReporter
+from graph.state import State
+from llm.offline import score_question
+
+
+def _describe(config: Any, dialect: str) -> dict[str, Any]:
+    return {"id": config.id, "name": config.name, "type": config.type, "dialect": dialect}
+
+
+async def select_datasource(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Rank every datasource by how well the question links to its schema and pick the best."""
+    report = StepReporter("select_datasource", runtime.stream_writer)
+    registry = runtime.context.registry
+    zh = state.get("locale") == "zh"
+    wanted = state.get("datasource_id")
+    try:
+        if wanted:
+            config = registry.get(wanted)
+            schema = await asyncio.to_thread(registry.schema, wanted)
+            summary = f"使用指定的数据源：{config.name}" if zh else f"Using the chosen datasource: {config.name}"
+            return {
+                "datasource": _describe(config, schema.dialect),
+                "fingerprint": await asyncio.to_thread(registry.fingerprint, wanted),
+                "candidates": [{"id": config.id, "name": config.name, "score": None}],
+                "steps": report.record(summary, {"chosen": config.id, "runnerUp": None, "scores": []}),
+            }
+        configs = registry.list()
+    except DatasourceNotFound as exc:
+        raise SQLBotError(
+            ErrorCode.DATASOURCE_NOT_FOUND,
+            Text(f"There is no datasource '{wanted}'.", f"数据源“{wanted}”不存在。"),
+            detail=str(exc),
+        ) from exc
+    if not configs:
+        raise SQLBotError(ErrorCode.DATASOURCE_NOT_FOUND, Text("No datasource is configured.", "尚未配置任何数据源。"))
+
+    scored: list[dict[str, Any]] = []
+    dialects: dict[str, str] = {}
+    for done, config in enumerate(configs, start=1):
+        try:
+            schema = await asyncio.to_thread(registry.schema, config.id)
+            values = await asyncio.to_thread(registry.values, config.id)
+        except DatasourceError as exc:  # an unusable datasource is passed over, not fatal
+            report.progress(done / len(configs) * 100, f"{config.name}: {exc}")
+            continue
+        link = score_question(state["question"], schema, values)
+        dialects[config.id] = schema.dialect
+        scored.append({"id": config.id, "name": config.name, "score": round(link.score, 3), "matched": list(link.matched)[:8]})
+        report.progress(done / len(configs) * 100, f"{config.name}: {link.score:.2f}")
+    scored.sort(key=lambda c: -c["score"])
+    if not scored or scored[0]["score"] <= 0:
+        raise SQLBotError(
+            ErrorCode.DATASOURCE_NOT_FOUND,
+            Text("No datasource seems to hold data about this question.", "没有找到与该问题相关的数据源。"),
+            suggestion=Text("Pick a datasource yourself, or mention a table or column name.", "请手动选择数据源，或在问题中提及表名或字段名。"),
+        )
+    best, runner_up = scored[0], (scored[1] if len(scored) > 1 else None)
+    lines = [f"{c['name']}: {c['score']:.2f}" + (f"  ({', '.join(c['matched'])})" if c["matched"] else "") for c in scored]
+    report.content("\n".join(lines), kind="trace")
+    config = registry.get(best["id"])
+    if zh:
+        summary = f"选择数据源：{best['name']}（得分 {best['score']:.2f}" + (f"，次选 {runner_up['name']} {runner_up['score']:.2f}）" if runner_up else "）")
+    else:
+        summary = f"Chose {best['name']} (score {best['score']:.2f}" + (f"; runner-up {runner_up['name']} {runner_up['score']:.2f})" if runner_up else ")")
+    return {
+        "datasource": _describe(config, dialects[best["id"]]),
+        "fingerprint": await asyncio.to_thread(registry.fingerprint, best["id"]),
+        "candidates": scored,
+        "steps": report.record(summary, {"chosen": best["id"], "runnerUp": runner_up, "scores": scored}),
+    }

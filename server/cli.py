@@ -1,0 +1,200 @@
+"""The ``sqlbot`` command: ask a question in the terminal (live step view or JSON lines), list datasources, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from graph.protocol import Event
+from graph.steps import STEPS
+
+app = typer.Typer(help="SQLBot: ask your data questions and watch every step.", no_args_is_help=True, add_completion=False)
+
+_ICONS = {"pending": ("○", "dim"), "running": ("◐", "cyan"), "completed": ("✔", "green"), "skipped": ("⤼", "dim"), "error": ("✖", "red")}
+
+
+class StepView:
+    """Terminal rendering of one run's events: the step list with status, progress and timing, then the answer."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+        self.status = {s.id: "pending" for s in STEPS}
+        self.progress: dict[str, int | None] = {}
+        self.message: dict[str, str] = {}
+        self.summary: dict[str, str] = {}
+        self.duration: dict[str, int] = {}
+        self.sql = ""
+        self.reasoning = ""
+        self.explanation = ""
+        self.final: dict[str, Any] | None = None
+        self.error: dict[str, Any] | None = None
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the view."""
+        e = event.wire()
+        kind = e["type"]
+        if kind == "step_start":
+            sid = e["step"]["id"]
+            self.status[sid] = "running"
+            self.progress[sid] = None
+            self.message.pop(sid, None)
+            if e["step"]["name"] == "generate_sql":
+                self.sql = ""
+            if e["step"]["name"] == "present_result":
+                self.explanation = ""
+        elif kind == "step_progress":
+            if e.get("progress") is not None:
+                self.progress[e["stepId"]] = e["progress"]
+            if e.get("message"):
+                self.message[e["stepId"]] = e["message"]
+        elif kind == "step_content":
+            content = e["content"]
+            kind_ = (content.get("metadata") or {}).get("kind")
+            if kind_ == "sql":
+                self.sql += content.get("text", "")
+            elif kind_ == "explanation":
+                self.explanation += content.get("text", "")
+            self.reasoning += content.get("reasoning") or ""
+        elif kind == "step_complete":
+            sid, result = e["stepId"], e["result"]
+            self.status[sid] = "skipped" if result.get("skipped") else "completed"
+            self.summary[sid] = result.get("summary", "") + (" (cached)" if result.get("cached") else "") + (" (reused)" if result.get("reused") else "")
+            self.duration[sid] = result["duration"]
+        elif kind == "step_error":
+            self.status[e["stepId"]] = "error"
+            self.summary[e["stepId"]] = e["error"]["message"]
+        elif kind == "final_complete":
+            self.final = e["summary"]
+        elif kind == "stream_error":
+            self.error = e["error"]
+
+    def render(self) -> Group:
+        """The current picture."""
+        table = Table.grid(padding=(0, 1))
+        table.add_column(width=2)
+        table.add_column(min_width=22)
+        table.add_column(width=22)
+        table.add_column(justify="right", width=8)
+        table.add_column(ratio=1)
+        for step in STEPS:
+            status = self.status[step.id]
+            icon, style = _ICONS[status]
+            pct = self.progress.get(step.id)
+            bar: Any = ""
+            if status == "running":
+                bar = ProgressBar(total=100, completed=pct or 0, width=20, pulse=pct is None)
+            elif status in ("completed", "skipped"):
+                bar = ProgressBar(total=100, completed=100, width=20)
+            took = f"{self.duration[step.id]} ms" if step.id in self.duration else ""
+            note = self.summary.get(step.id) or self.message.get(step.id, "")
+            table.add_row(Text(icon, style=style), Text(step.title(self.locale), style=style), bar, took, Text(note, style="dim" if status != "error" else "red"))
+        parts: list[Any] = [table]
+        if self.sql:
+            parts.append(Panel(Syntax(self.sql, "sql", word_wrap=True), title="SQL", border_style="cyan"))
+        return Group(*parts)
+
+    def answer(self) -> Group:
+        """The result table and explanation once the run is done."""
+        parts: list[Any] = []
+        if self.final:
+            output = self.final["output"]
+            columns = output.get("columns") or []
+            rows = output.get("data") or []
+            if columns:
+                table = Table(*columns, header_style="bold", title=f"{output.get('rowCount', 0)} rows" + (" (truncated)" if output.get("truncated") else ""))
+                for row in rows[:20]:
+                    table.add_row(*[_cell(row.get(c)) for c in columns])
+                if len(rows) > 20:
+                    table.caption = f"… {len(rows) - 20} more rows"
+                parts.append(table)
+            if output.get("chart"):
+                parts.append(Text(f"chart: {output['chart']['type']}", style="dim"))
+            if output.get("explanation"):
+                parts.append(Markdown(output["explanation"]))
+            parts.append(Text(f"{self.final['totalDuration']} ms", style="dim"))
+        if self.error:
+            body = f"{self.error['message']}\n\n" + (f"建议：{self.error['suggestion']}" if self.locale == "zh" else f"Suggestion: {self.error['suggestion']}")
+            parts.append(Panel(body, title=f"{self.error['title']} [{self.error['code']}]", border_style="red"))
+        return Group(*parts)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return "" if value is None else str(value)
+
+
+async def _ask(question: str, datasource: str | None, locale: str | None, as_json: bool) -> int:
+    from graph.builder import build_graph
+    from graph.context import Context
+    from graph.events import start_run
+    from graph.settings import get_settings
+    from nodes.analyzing_question import detect_language
+
+    settings = get_settings()
+    graph = build_graph(settings=settings)
+    context = Context.from_settings(settings)
+    run_locale = locale or detect_language(question)
+    inputs: dict[str, Any] = {"question": question, "datasource_id": datasource}
+    if locale:
+        inputs["locale"] = locale
+    stream = start_run(graph, inputs=inputs, context=context, session_id=uuid.uuid4().hex[:12], locale=run_locale)  # type: ignore[arg-type]
+    failed = False
+    if as_json:
+        async for event in stream:
+            sys.stdout.write(json.dumps(event.wire(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            failed = failed or event.type == "stream_error"
+        return 1 if failed else 0
+    console = Console()
+    view = StepView(run_locale)
+    console.print(Text(f"❯ {question}", style="bold"))
+    with Live(view.render(), console=console, refresh_per_second=12, transient=False) as live:
+        async for event in stream:
+            view.apply(event)
+            live.update(view.render())
+    console.print(view.answer())
+    return 1 if view.error else 0
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Chinese or English.")],
+    datasource: Annotated[str | None, typer.Option("--datasource", "-d", help="Datasource id (default: chosen automatically).")] = None,
+    locale: Annotated[str | None, typer.Option("--locale", "-l", help="zh or en (default: the question's language).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one protocol event per line instead of the live view.")] = False,
+) -> None:
+    """Answer QUESTION, showing each step live; exits non-zero when the answer failed."""
+    if locale not in (None, "zh", "en"):
+        raise typer.BadParameter("--locale must be zh or en")
+    raise typer.Exit(asyncio.run(_ask(question, datasource, locale, as_json)))
+
+
+@app.command()
+def datasources() -> None:
+    """List the datasources and their tables."""
+    from graph.context import registry_from_settings
+    from graph.settings import get_settings
+
+    registry = registry_from_settings(get_settings())
+    console = Console()
+    for config in registry.list():
+        schema = registry.schema(config.id)
+        table = Table("table", "rows", "columns", title=f"{config.id} — {config.name} ({config.type})", title_justify="left")
+        for t in schema.tables:
+            table.add_row(t.name, f"{t.row_count:,}" if t.row_count is not None else "", ", ".join(c.name for c in t.columns))
+        console.print(table)
+
