@@ -75,6 +75,8 @@ class ValueMatch:
 
 
 def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
@@ -91,7 +93,7 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
 
 def normalize(text: str) -> str:
     """The key a value or phrase is indexed under: folded words joined by single spaces."""
-    return " ".join(t for t, _, _ in _tokens(text))
+    return " ".join(_TOKEN.findall(_fold(text)))
 
 
 def _aliases(key: str) -> Iterable[str]:
@@ -177,6 +179,8 @@ class ValueIndex:
             for n in range(min(longest, len(tokens) - i), 0, -1):
                 key = " ".join(t for t, _, _ in tokens[i : i + n])
                 found = self._index.get(key)
+                if not found and key.endswith("s") and len(key) > 3:  # plurals: "dramas", "comedies"
+                    found = self._index.get(key[:-1]) or self._index.get(key[:-3] + "y")
                 if not found:
                     continue
                 if n == 1 and (key in _STOPWORDS or len(key) < 2 and not _HAS_CJK.search(key)):
