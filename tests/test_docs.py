@@ -24,4 +24,4 @@ def test_readme_python_example_runs(demo_data_dir: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
-    assert lines[0] == "step_start step_001" and lines[-1].startswith("final_complete")
+    assert lines[0] == "1 step_start" and lines[-1] == f"{len(lines)} final_complete"

@@ -4,7 +4,15 @@ import json
 import re
 from pathlib import Path
 
-from graph.protocol import ContentPiece, StepContentEvent, StepErrorEvent, ErrorInfo, ErrorCode, parse_event, protocol_json_schema
+from graph.protocol import (
+    ContentPiece,
+    ErrorCode,
+    ErrorInfo,
+    StepContentEvent,
+    StepErrorEvent,
+    parse_event,
+    protocol_json_schema,
+)
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "protocol.schema.json"
 
