@@ -134,3 +134,14 @@ def test_standalone_mode_with_a_script(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_latency_delays_the_first_byte(openai_server: OpenAIServer) -> None:
+    openai_server.push(Reply("SELECT 1", latency_s=0.15))
+    started = time.monotonic()
+    with httpx.stream(
+        "POST", f"{openai_server.base_url}/chat/completions", json={**CHAT, "stream": True}
+    ) as response:
+        assert response.status_code == 200
+        first_byte = time.monotonic() - started
+    assert first_byte >= 0.15

@@ -39,7 +39,10 @@ As a context manager (benchmarks, notebooks)::
 Standalone (answers ``SELECT 1`` to everything unless ``--script`` gives a JSON list of responses such as
 ``[{"content": "...", "reasoning": "..."}, {"status": 429}, {"hang": 30}, {"cut_after": 3, "content": "..."}]``)::
 
-    uv run python -m tests.support.openai_server --port 8011 --token-delay-ms 5
+    uv run python -m tests.support.openai_server --port 8011 --token-delay-ms 5 --latency-ms 200
+
+For benchmarks, fix ``token_delay_s`` (and ``latency_s``, the pause before a reply starts) and use a
+deterministic responder: a reply of N pieces then takes about ``latency_s + N * token_delay_s``.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ class Reply:
     """Streamed first as ``reasoning_content`` deltas (and returned as ``message.reasoning_content``)."""
     token_delay_s: float | None = None
     """Pause before each streamed piece; None means the server's default."""
+    latency_s: float | None = None
+    """Pause before the response starts (time to first byte); None means the server's default."""
     usage: Mapping[str, int] | None = None
     """Overrides the computed usage (prompt/completion pieces)."""
     finish_reason: str = "stop"
@@ -192,7 +197,13 @@ def response_from_json(item: Any) -> Response:
     if "cut_after" in item:
         return Cut(item.get("content", "SELECT"), int(item["cut_after"]), item.get("reasoning", ""))
     delay = item.get("token_delay_ms")
-    return Reply(item.get("content", ""), item.get("reasoning", ""), None if delay is None else delay / 1000)
+    latency = item.get("latency_ms")
+    return Reply(
+        item.get("content", ""),
+        item.get("reasoning", ""),
+        token_delay_s=None if delay is None else delay / 1000,
+        latency_s=None if latency is None else latency / 1000,
+    )
 
 
 # Set while a Cut is being served, so the log line uvicorn writes when the app drops the connection
@@ -213,6 +224,7 @@ class OpenAIServer:
         *,
         responder: Responder | None = None,
         token_delay_s: float = 0.0,
+        latency_s: float = 0.0,
         model_ids: Sequence[str] = ("test-model",),
         host: str = "127.0.0.1",
         port: int = 0,
@@ -221,6 +233,8 @@ class OpenAIServer:
         """Answers when the queue is empty (None: HTTP 500)."""
         self.token_delay_s = token_delay_s
         """Default pause before each streamed piece."""
+        self.latency_s = latency_s
+        """Default pause before a reply starts."""
         self.model_ids = list(model_ids)
         self.host = host
         self.port = port
@@ -375,6 +389,13 @@ class OpenAIServer:
             return
         if isinstance(response, Hang) and response.after_tokens == 0:
             await self._wait(response.seconds)
+        latency = (
+            response.latency_s
+            if isinstance(response, Reply) and response.latency_s is not None
+            else self.latency_s
+        )
+        if latency > 0:
+            await asyncio.sleep(latency)
         prompt_tokens = sum(len(tokenize(_content_text(m.get("content")))) for m in messages)
         if not body.get("stream"):
             await self._complete(response, model, prompt_tokens, send)
@@ -531,6 +552,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8011)
     parser.add_argument("--token-delay-ms", type=float, default=0.0, help="pause before each streamed piece")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="pause before each reply starts")
     parser.add_argument(
         "--script", type=Path, help="JSON list of responses answered in order before the default"
     )
@@ -545,6 +567,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = OpenAIServer(
         responder=echo_sql if args.echo_sql else None,
         token_delay_s=args.token_delay_ms / 1000,
+        latency_s=args.latency_ms / 1000,
         model_ids=args.model or ("test-model",),
         host=args.host,
         port=args.port,
