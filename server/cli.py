@@ -198,3 +198,25 @@ def datasources() -> None:
             table.add_row(t.name, f"{t.row_count:,}" if t.row_count is not None else "", ", ".join(c.name for c in t.columns))
         console.print(table)
 
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: SQLBOT_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: SQLBOT_PORT, 8000).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the chat API and the web UI (one worker: runs live in this process)."""
+    import uvicorn
+
+    from graph.settings import get_settings
+    from server.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+    )

@@ -1,0 +1,81 @@
+"""The FastAPI application: ``create_app()`` wires settings, registry, graph, checkpointer, store and runs.
+
+Everything live is built in ``lifespan`` and reached by routes through :mod:`server.deps`; nothing imports
+the app object. ``uv run sqlbot serve`` runs ``create_app()`` under uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from datasources.registry import Registry
+from graph.settings import Settings, get_settings
+from server.deps import Services
+from server.engine import Engine
+from server.errors import install_error_handlers
+from server.routes import chat, chats, datasources, meta
+from server.runs import RunManager
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[Settings, AsyncExitStack], Awaitable[tuple[Engine, Registry]]]
+"""Builds the engine (and the registry it uses); tests pass a scripted one."""
+
+HEARTBEAT_S = 5.0
+
+
+async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engine, Registry]:
+    """The default engine: the compiled graph with its SQLite checkpointer (see :mod:`server.graph_engine`)."""
+    # Imported on use so an app built around another engine (tests) does not compile the graph.
+    from server.graph_engine import graph_engine as build
+
+    return await build(settings, stack)
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine_factory: EngineFactory = graph_engine,
+    heartbeat_s: float = HEARTBEAT_S,
+    static_dir: Path = meta.STATIC_DIR,
+) -> FastAPI:
+    """Build the app. Nothing is opened until the lifespan starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            store = await Store.open(settings.data_dir / "chats.sqlite")
+            stack.push_async_callback(store.close)
+            if interrupted := await store.mark_interrupted():
+                log.info("%d run(s) were interrupted by the last shutdown; they can be retried", interrupted)
+            engine, registry = await engine_factory(settings, stack)
+            runs = RunManager(engine, store, grace_s=settings.disconnect_grace_s)
+            stack.push_async_callback(runs.shutdown)  # first out: runs end before the store closes
+            app.state.services = Services(settings, registry, engine, store, runs, heartbeat_s)
+            yield
+
+    app = FastAPI(
+        title="SQLBot",
+        summary="Ask data questions; watch every step stream live.",
+        version="0.1.0",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    install_error_handlers(app)
+    for module in (chat, chats, datasources, meta):
+        app.include_router(module.router)
+    app.include_router(meta.static_router(static_dir))  # last: the SPA fallback matches every other GET
+    return app

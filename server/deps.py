@@ -1,0 +1,63 @@
+"""Dependencies built once in the app's ``lifespan`` and handed to routes as ``Annotated`` aliases.
+
+Routes never import the app object: everything they need comes from ``request.app.state.services``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from datasources.registry import Registry
+from graph.settings import Settings
+from server.engine import Engine
+from server.runs import RunManager
+from server.store import Store
+
+
+@dataclass
+class Services:
+    """The live objects of one app instance."""
+
+    settings: Settings
+    registry: Registry
+    engine: Engine
+    store: Store
+    runs: RunManager
+    heartbeat_s: float = 5.0
+    """Seconds of silence after which an SSE stream sends a heartbeat comment."""
+
+
+def get_services(request: Request) -> Services:
+    """The services the lifespan put on the app state."""
+    services: Services = request.app.state.services
+    return services
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    return get_services(request).settings
+
+
+def get_registry(request: Request) -> Registry:
+    """The datasource registry."""
+    return get_services(request).registry
+
+
+def get_store(request: Request) -> Store:
+    """The chat store."""
+    return get_services(request).store
+
+
+def get_runs(request: Request) -> RunManager:
+    """The run manager."""
+    return get_services(request).runs
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+StoreDep = Annotated[Store, Depends(get_store)]
+RunsDep = Annotated[RunManager, Depends(get_runs)]

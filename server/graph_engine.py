@@ -1,0 +1,62 @@
+"""The :class:`server.engine.Engine` over the compiled LangGraph graph: the only server module that runs it."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from datasources.registry import Registry
+from graph.builder import build_graph
+from graph.context import Context
+from graph.events import start_run
+from graph.settings import Settings
+from server.engine import Engine, EventStream, ThreadHead
+
+
+class GraphEngine:
+    """:class:`Engine` over the compiled graph, its runtime context and its checkpointer."""
+
+    def __init__(self, graph: Any, context: Any, checkpointer: Any) -> None:
+        self.graph = graph
+        self.context = context
+        self.checkpointer = checkpointer
+        self.writer_name: str = getattr(context.writer, "name", "unknown")
+
+    def start(
+        self, *, chat_id: str, run_id: str, inputs: dict[str, Any] | None, locale: str | None
+    ) -> EventStream:
+        """Start a run with ``graph.events.start_run``."""
+        config: dict[str, Any] = {"configurable": {"thread_id": chat_id}, "metadata": {"run_id": run_id}}
+        stream: EventStream = start_run(
+            self.graph,
+            inputs=inputs,  # type: ignore[arg-type]
+            context=self.context,
+            config=config,  # type: ignore[arg-type]
+            session_id=run_id,
+            locale=locale if locale in ("zh", "en") else None,  # type: ignore[arg-type]
+        )
+        return stream
+
+    async def head(self, chat_id: str) -> ThreadHead:
+        """Read the thread's state snapshot."""
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": chat_id}})
+        configurable = (snapshot.config or {}).get("configurable", {})
+        return ThreadHead(configurable.get("checkpoint_id"), tuple(snapshot.next or ()))
+
+    async def delete_thread(self, chat_id: str) -> None:
+        """Delete the thread's checkpoints."""
+        if self.checkpointer is not None:
+            await self.checkpointer.adelete_thread(chat_id)
+
+
+async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engine, Registry]:
+    """The real engine: the compiled graph with an AsyncSqliteSaver checkpointer in the data directory."""
+    context = Context.from_settings(settings)
+    stack.callback(context.registry.close)
+    path = settings.checkpoint_db or settings.data_dir / "checkpoints.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpointer = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
+    graph = build_graph(settings=settings, checkpointer=checkpointer)
+    return GraphEngine(graph, context, checkpointer), context.registry

@@ -1,0 +1,49 @@
+"""Past chats: list, read (with every record), delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from server.deps import ServicesDep
+from server.errors import ERROR_RESPONSES, not_found
+from server.schemas import ChatDetail, ChatOut, Deleted, RecordOut
+
+router = APIRouter(prefix="/api/chats", tags=["chats"])
+
+
+@router.get("", operation_id="list_chats")
+async def list_chats(
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ChatOut]:
+    """Chats, most recently active first."""
+    return [ChatOut.of(c) for c in await services.store.list_chats(limit, offset)]
+
+
+@router.get("/{chat_id}", operation_id="get_chat", responses=ERROR_RESPONSES)
+async def get_chat(services: ServicesDep, chat_id: str) -> ChatDetail:
+    """A chat with its records: question, datasource, SQL, result preview, chart, steps, error, timings."""
+    chat = await services.store.get_chat(chat_id)
+    if chat is None:
+        raise not_found("chat", chat_id)
+    records = await services.store.list_records(chat_id)
+    live = services.runs.active_in_chat(chat_id)
+    views = [RecordOut.of(live.record if live is not None and live.id == r.id else r) for r in records]
+    return ChatDetail(**ChatOut.of(chat).model_dump(), records=views)
+
+
+@router.delete("/{chat_id}", operation_id="delete_chat", responses=ERROR_RESPONSES)
+async def delete_chat(services: ServicesDep, chat_id: str) -> Deleted:
+    """Delete a chat, its records and its checkpoints (a run still answering in it is cancelled first)."""
+    if await services.store.get_chat(chat_id) is None:
+        raise not_found("chat", chat_id)
+    live = services.runs.active_in_chat(chat_id)
+    if live is not None:
+        await services.runs.cancel(live, "request")
+    await services.store.delete_chat(chat_id)
+    await services.engine.delete_thread(chat_id)
+    services.runs.forget_chat(chat_id)
+    return Deleted(id=chat_id)

@@ -1,0 +1,395 @@
+"""Runs outlive HTTP connections: each run drains its event stream in its own task into an event log.
+
+SSE responses are *listeners*: they replay the log from ``Last-Event-ID`` and then follow it live. The SSE
+generator never runs the graph (Starlette would not cancel a node when the client leaves), so:
+
+* an explicit cancel calls ``RunStream.cancel()``, which interrupts the node, the model request and the
+  database query, and the stream ends with ``stream_error`` (CANCELLED);
+* a dropped connection is not a cancel: when the last listener leaves, a grace timer starts
+  (``disconnect_grace_s``); a listener that re-attaches in time stops it, otherwise the run is cancelled;
+* finished runs keep their log in a bounded LRU so a late reconnect still replays everything.
+
+The run's record is filled from the same events (:mod:`server.recorder`) and saved when it ends, before the
+terminal event is published, so whoever sees ``finish`` can read the stored result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from graph.protocol import TERMINAL_TYPES, ErrorCode, ErrorInfo, Event, StreamErrorEvent
+from server.engine import Engine, EventStream
+from server.errors import conflict, not_found
+from server.recorder import apply_event, start_attempt
+from server.store import Record, Store
+
+log = logging.getLogger(__name__)
+
+ATTACH_WINDOW_S = 5.0
+"""How long a new run waits for its first listener before the grace rule applies."""
+CANCEL_WATCHDOG_S = 2.0
+"""After a cancel, how long the stream may take to end before the run task is cancelled outright."""
+
+
+def new_id() -> str:
+    """A fresh opaque id for chats and runs."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """One event of a run, serialised once for every listener."""
+
+    seq: int
+    type: str
+    event: Event
+    sse: bytes
+    """The complete SSE frame: ``id:`` sequence, ``event:`` type, ``data:`` JSON."""
+
+
+def _frame(event: Event) -> LoggedEvent:
+    data = json.dumps(event.wire(), ensure_ascii=False, separators=(",", ":"))
+    sse = f"id: {event.sequence}\nevent: {event.type}\ndata: {data}\n\n".encode()
+    return LoggedEvent(event.sequence, event.type, event, sse)
+
+
+class Run:
+    """One attempt at answering a record's question: its stream, its event log and its listeners."""
+
+    def __init__(self, record: Record, stream: EventStream) -> None:
+        self.id = record.id
+        self.chat_id = record.chat_id
+        self.record = record
+        self.stream = stream
+        self.log: list[LoggedEvent] = []
+        self.done = False
+        self.listeners = 0
+        self.cancel_reason: Literal["request", "disconnect", "shutdown"] | None = None
+        self.started = time.monotonic()
+        self.task: asyncio.Task[None] | None = None
+        self.initial_save: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self._changed = asyncio.Event()
+        self._finished = asyncio.Event()
+
+    @property
+    def last_sequence(self) -> int:
+        """The sequence of the newest event (0 before the first)."""
+        return self.log[-1].seq if self.log else 0
+
+    def publish(self, item: LoggedEvent) -> None:
+        """Append to the log and wake every listener."""
+        self.log.append(item)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def finish(self) -> None:
+        """Mark the log complete and wake every listener."""
+        self.done = True
+        self._changed.set()
+        self._finished.set()
+
+    async def wait_finished(self, timeout: float | None = None) -> bool:
+        """Wait until the run has ended; False on timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._finished.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def follow(self, after: int = 0, heartbeat: float | None = None) -> AsyncIterator[LoggedEvent | None]:
+        """Every event with a sequence above ``after``, then live ones until the end; ``None`` = heartbeat due."""
+        index = bisect.bisect_right(self.log, after, key=lambda e: e.seq)
+        while True:
+            while index < len(self.log):
+                yield self.log[index]
+                index += 1
+            if self.done:
+                return
+            changed = self._changed
+            try:
+                async with asyncio.timeout(heartbeat):
+                    await changed.wait()
+            except TimeoutError:
+                yield None
+
+
+class RunManager:
+    """Starts runs, keeps their logs, attaches listeners and enforces the disconnect grace period."""
+
+    def __init__(self, engine: Engine, store: Store, *, grace_s: float, keep_finished: int = 512) -> None:
+        self.engine = engine
+        self.store = store
+        self.grace_s = grace_s
+        self.keep_finished = keep_finished
+        self._active: dict[str, Run] = {}
+        self._by_chat: dict[str, Run] = {}
+        self._finished: OrderedDict[str, Run] = OrderedDict()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # lookup
+
+    def get(self, run_id: str) -> Run | None:
+        """The live or recently finished run with ``run_id``."""
+        run = self._active.get(run_id)
+        if run is None and (run := self._finished.get(run_id)) is not None:
+            self._finished.move_to_end(run_id)
+        return run
+
+    def active_in_chat(self, chat_id: str) -> Run | None:
+        """The run currently answering in ``chat_id``, if any."""
+        return self._by_chat.get(chat_id)
+
+    @property
+    def active_count(self) -> int:
+        """How many runs are in progress."""
+        return len(self._active)
+
+    # starting runs
+
+    async def ask(
+        self,
+        *,
+        question: str,
+        chat_id: str | None,
+        datasource_id: str | None,
+        locale: str | None,
+        kind: Literal["ask", "regenerate"] = "ask",
+    ) -> tuple[Run, bool]:
+        """Start answering ``question`` in a chat (a new one when ``chat_id`` is None); True = new chat.
+
+        ``locale=None`` lets the graph detect the question's language.
+        """
+        new_chat = chat_id is None
+        if chat_id is not None:
+            chat = await self.store.get_chat(chat_id)
+            if chat is None:
+                raise not_found("chat", chat_id)
+            self._ensure_idle(chat_id)
+            datasource_id = datasource_id or chat.datasource_id
+        cid = chat_id or new_id()
+        record = Record(id=new_id(), chat_id=cid, question=question, locale=locale,
+                        datasource_id=datasource_id, kind=kind)
+        if not new_chat:
+            record.checkpoint_before = (await self.engine.head(cid)).checkpoint_id
+        inputs: dict[str, Any] = {"question": question}
+        if locale:
+            inputs["locale"] = locale
+        if datasource_id:
+            inputs["datasource_id"] = datasource_id
+        stream = self.engine.start(chat_id=cid, run_id=record.id, inputs=inputs, locale=locale)
+        run = self._launch(record, stream)
+        # The rows are written beside the run rather than before it, so they do not delay the first event.
+        run.initial_save = self._save_soon(record, create_chat=new_chat, title=question)
+        return run, new_chat
+
+    async def retry(self, run_id: str, step_id: str | None = None) -> Run:
+        """Resume the record's thread from the checkpoint where it failed; completed steps are reused."""
+        record = await self.store.get_record(run_id)
+        if record is None:
+            raise not_found("run", run_id)
+        self._ensure_idle(record.chat_id)
+        if record.status not in ("failed", "cancelled", "interrupted"):
+            raise conflict("NOT_RETRYABLE", f"The run {record.status}; only a failed or cancelled run can be retried.",
+                           {"status": record.status})
+        if step_id is not None and record.failed_step is not None and step_id != record.failed_step:
+            raise conflict("STEP_MISMATCH", f"Step {step_id} did not fail; {record.failed_step} did.",
+                           {"failedStep": record.failed_step})
+        head = await self.engine.head(record.chat_id)
+        latest = (await self.store.list_records(record.chat_id))[-1]
+        moved = latest.id != record.id or (
+            record.checkpoint_after is not None and head.checkpoint_id != record.checkpoint_after
+        )
+        if moved:
+            raise conflict("CHAT_MOVED_ON", "The chat has moved on since this run; regenerate the question instead.",
+                           {"checkpointId": head.checkpoint_id})
+        if not head.next:
+            raise conflict("NOTHING_TO_RESUME", "The chat has no failed step to resume; regenerate the question instead.")
+        start_attempt(record)
+        record.attempts += 1
+        record.checkpoint_before = head.checkpoint_id
+        stream = self.engine.start(chat_id=record.chat_id, run_id=record.id, inputs=None, locale=record.locale)
+        self._finished.pop(record.id, None)
+        run = self._launch(record, stream)
+        run.initial_save = self._save_soon(record)
+        return run
+
+    async def regenerate(self, run_id: str) -> Run:
+        """Ask the record's question again, from the start, as a new record in the same chat."""
+        record = await self.store.get_record(run_id)
+        if record is None:
+            raise not_found("run", run_id)
+        run, _ = await self.ask(question=record.question, chat_id=record.chat_id,
+                                datasource_id=record.datasource_id, locale=record.locale, kind="regenerate")
+        return run
+
+    def _ensure_idle(self, chat_id: str) -> None:
+        busy = self._by_chat.get(chat_id)
+        if busy is not None:
+            raise conflict("CHAT_BUSY", "A question is still being answered in this chat; cancel it or wait.",
+                           {"runId": busy.id})
+
+    def _launch(self, record: Record, stream: EventStream) -> Run:
+        run = Run(record, stream)
+        self._active[run.id] = run
+        self._by_chat[run.chat_id] = run
+        run.task = asyncio.create_task(self._drive(run), name=f"run-{run.id}")
+        self._arm(run, max(self.grace_s, ATTACH_WINDOW_S))
+        return run
+
+    def _save_soon(self, record: Record, *, create_chat: bool = False, title: str = "") -> asyncio.Task[None]:
+        async def save() -> None:
+            if create_chat:
+                await self.store.create_chat(record.chat_id, title, record.datasource_id)
+            await self.store.save_record(record)
+
+        return self._background_task(save())
+
+    def _background_task(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # the run task
+
+    async def _drive(self, run: Run) -> None:
+        terminal: LoggedEvent | None = None
+        try:
+            async for event in run.stream:
+                apply_event(run.record, event)
+                item = _frame(event)
+                if event.type in TERMINAL_TYPES:
+                    terminal = item  # published once the record is saved
+                else:
+                    run.publish(item)
+        except asyncio.CancelledError:
+            if terminal is None:
+                terminal = self._synthetic_end(run, ErrorCode.CANCELLED, "The run was stopped.")
+        except Exception as exc:  # the graph's own errors are events; this is a bug below us
+            log.exception("run %s: event stream failed", run.id)
+            if terminal is None:
+                terminal = self._synthetic_end(run, ErrorCode.INTERNAL_ERROR, f"The run failed unexpectedly: {exc}")
+        if terminal is None:
+            terminal = self._synthetic_end(run, ErrorCode.INTERNAL_ERROR, "The run ended without a result.")
+        try:
+            await self._persist_end(run)
+        except Exception:
+            log.exception("run %s: could not save its record", run.id)
+        finally:
+            run.publish(terminal)
+            self._retire(run)
+
+    def _synthetic_end(self, run: Run, code: ErrorCode, message: str) -> LoggedEvent:
+        """The terminal event for a stream that ended without one (a bug below, or a forced cancel)."""
+        cancelled = code is ErrorCode.CANCELLED
+        title = "Cancelled" if cancelled else "Internal error"
+        info = ErrorInfo(code=code, title=title, message=message, can_retry=True, detail=None)
+        event = StreamErrorEvent(sequence=run.last_sequence + 1, session_id=run.id, error=info, step_id=None)
+        apply_event(run.record, event)
+        return _frame(event)
+
+    async def _persist_end(self, run: Run) -> None:
+        if run.initial_save is not None:
+            await asyncio.gather(run.initial_save, return_exceptions=True)
+        record = run.record
+        record.timings.setdefault("total", int((time.monotonic() - run.started) * 1000))
+        if record.status != "succeeded":
+            head = await self.engine.head(run.chat_id)
+            record.checkpoint_after = head.checkpoint_id
+            record.pending = list(head.next)
+        await self.store.save_record(record)
+
+    def _retire(self, run: Run) -> None:
+        run.finish()
+        if run.timer is not None:
+            run.timer.cancel()
+            run.timer = None
+        if self._active.get(run.id) is run:
+            del self._active[run.id]
+        if self._by_chat.get(run.chat_id) is run:
+            del self._by_chat[run.chat_id]
+        self._finished[run.id] = run
+        self._finished.move_to_end(run.id)
+        while len(self._finished) > self.keep_finished:
+            self._finished.popitem(last=False)
+
+    # listeners and cancellation
+
+    def attach(self, run: Run) -> None:
+        """A listener (an SSE response) starts following ``run``."""
+        run.listeners += 1
+        if run.timer is not None:
+            run.timer.cancel()
+            run.timer = None
+
+    def detach(self, run: Run) -> None:
+        """A listener left; the last one leaving starts the grace period."""
+        run.listeners -= 1
+        if run.listeners == 0 and not run.done:
+            if self.grace_s == 0:
+                self._spawn_cancel(run, "disconnect")
+            else:
+                self._arm(run, self.grace_s)
+
+    def _arm(self, run: Run, delay: float) -> None:
+        if run.timer is not None:
+            run.timer.cancel()
+        run.timer = asyncio.get_running_loop().call_later(delay, self._grace_expired, run)
+
+    def _grace_expired(self, run: Run) -> None:
+        run.timer = None
+        if run.listeners == 0 and not run.done:
+            log.info("run %s: nobody listening for %.1fs, cancelling", run.id, self.grace_s)
+            self._spawn_cancel(run, "disconnect")
+
+    def _spawn_cancel(self, run: Run, reason: Literal["request", "disconnect", "shutdown"]) -> None:
+        self._background_task(self.cancel(run, reason))
+
+    async def cancel(self, run: Run, reason: Literal["request", "disconnect", "shutdown"] = "request") -> None:
+        """Stop ``run`` now. If its stream does not end promptly, the run task itself is cancelled."""
+        if run.done:
+            return
+        run.cancel_reason = run.cancel_reason or reason
+        try:
+            await run.stream.cancel()
+        except Exception:
+            log.exception("run %s: cancel failed", run.id)
+        if not await run.wait_finished(CANCEL_WATCHDOG_S) and run.task is not None:
+            log.warning("run %s: stream did not end after cancel; cancelling its task", run.id)
+            run.task.cancel()
+            await run.wait_finished(CANCEL_WATCHDOG_S)
+
+    async def shutdown(self) -> None:
+        """Cancel every run (their records stay retryable) and wait for the records to be saved."""
+        runs = list(self._active.values())
+        await asyncio.gather(*(self.cancel(r, "shutdown") for r in runs), return_exceptions=True)
+        pending = list(self._background)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def forget_chat(self, chat_id: str) -> None:
+        """Drop finished runs of a deleted chat from the replay cache."""
+        for run_id in [r.id for r in self._finished.values() if r.chat_id == chat_id]:
+            del self._finished[run_id]
+
+
+@contextlib.asynccontextmanager
+async def listening(manager: RunManager, run: Run) -> AsyncIterator[Run]:
+    """Attach a listener for the duration of the block."""
+    manager.attach(run)
+    try:
+        yield run
+    finally:
+        manager.detach(run)

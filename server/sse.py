@@ -1,0 +1,67 @@
+"""SSE responses over a run's event log: the enhanced step protocol and the legacy SQLBot frames.
+
+Both are listeners of the same run (:meth:`server.runs.Run.follow`), so a run is computed once whichever
+way it is watched. Framing and client-disconnect handling come from sse-starlette; each enhanced event is
+encoded once (``id:`` sequence, ``event:`` type, ``data:`` JSON) and shared by every listener. A heartbeat
+comment goes out when the run has been silent for ``heartbeat_s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse
+
+from server.legacy import LegacyAdapter, encode, preamble
+from server.runs import Run, RunManager
+
+HEARTBEAT = b": ping\n\n"
+RETRY_HINT = b"retry: 1000\n\n"
+"""Tells ``EventSource`` clients to reconnect after 1 s (with ``Last-Event-ID``)."""
+
+_HEADERS = {
+    "Cache-Control": "no-cache, no-transform",
+    "X-Accel-Buffering": "no",
+}
+
+
+def _response(body: AsyncIterator[bytes], run: Run) -> EventSourceResponse:
+    headers = {**_HEADERS, "X-Run-Id": run.id, "X-Chat-Id": run.chat_id}
+    # ping=0: the generators send their own heartbeat only when the run is silent.
+    return EventSourceResponse(body, ping=0, headers=headers, sep="\n")
+
+
+def enhanced_stream(runs: RunManager, run: Run, *, after: int = 0, heartbeat_s: float) -> EventSourceResponse:
+    """The step protocol from the event after ``after`` (a ``Last-Event-ID``), then live to the end."""
+
+    async def body() -> AsyncIterator[bytes]:
+        runs.attach(run)
+        try:
+            yield RETRY_HINT
+            async for item in run.follow(after, heartbeat_s):
+                yield HEARTBEAT if item is None else item.sse
+        finally:
+            runs.detach(run)
+
+    return _response(body(), run)
+
+
+def legacy_stream(runs: RunManager, run: Run, *, title: str | None, heartbeat_s: float) -> EventSourceResponse:
+    """SQLBot's simple stream: ``data:{json}`` frames only."""
+
+    async def body() -> AsyncIterator[bytes]:
+        runs.attach(run)
+        try:
+            for frame in preamble(run.id, run.record.question, title=title):
+                yield encode(frame)
+            adapter = LegacyAdapter()
+            async for item in run.follow(0, heartbeat_s):
+                if item is None:
+                    yield HEARTBEAT
+                    continue
+                for frame in adapter.frames(item.event):
+                    yield encode(frame)
+        finally:
+            runs.detach(run)
+
+    return _response(body(), run)

@@ -1,0 +1,216 @@
+"""Chats and their records, kept in SQLite (aiosqlite) in the data directory.
+
+A chat is a LangGraph thread (``thread_id == chat.id``); a record is one run in it (``record.id == run_id``).
+The record is filled from the event stream by :mod:`server.recorder`, so legacy and enhanced clients
+record the same way. Checkpoint ids are stored per record so a retry still works after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+
+RecordStatus = Literal["running", "succeeded", "failed", "cancelled", "interrupted"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chat (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    datasource_id TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS record (
+    id TEXT PRIMARY KEY,
+    chat_id TEXT NOT NULL REFERENCES chat(id) ON DELETE CASCADE,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS record_chat ON record(chat_id, created_at);
+"""
+
+
+@dataclass
+class Chat:
+    """A conversation: the LangGraph thread its questions run in."""
+
+    id: str
+    title: str
+    """The first question, shortened."""
+    datasource_id: str | None
+    """The datasource the chat was started with (None: chosen per question)."""
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class StepRecord:
+    """How one step of a run went."""
+
+    step_id: str
+    name: str
+    status: Literal["running", "completed", "error", "skipped"]
+    duration: int | None = None
+    reused: bool = False
+
+
+@dataclass
+class Record:
+    """One question asked in a chat and what came of it."""
+
+    id: str
+    chat_id: str
+    question: str
+    locale: str | None
+    """The requested locale (None: detected from the question)."""
+    datasource_id: str | None = None
+    """The datasource the request asked for (None: let the graph choose)."""
+    kind: Literal["ask", "regenerate"] = "ask"
+    status: RecordStatus = "running"
+    datasource: dict[str, Any] | None = None
+    """The datasource the run used, as the graph reported it."""
+    sql: str | None = None
+    columns: list[str] | None = None
+    rows: list[list[Any]] | None = None
+    """Result rows (capped), as arrays in ``columns`` order."""
+    row_count: int | None = None
+    truncated: bool | None = None
+    chart: dict[str, Any] | None = None
+    explanation: str | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    """The terminal error (protocol ``ErrorInfo`` in wire form) when the run did not succeed."""
+    failed_step: str | None = None
+    timings: dict[str, Any] = field(default_factory=dict)
+    """``total`` wall time and per-step durations, in ms."""
+    attempts: int = 1
+    """1 for the first run; +1 per retry of the failed step."""
+    checkpoint_before: str | None = None
+    """The thread's checkpoint id when the run started."""
+    checkpoint_after: str | None = None
+    """The thread's checkpoint id when the run ended (retry resumes only from this one)."""
+    pending: list[str] = field(default_factory=list)
+    """Graph nodes still to run when the run ended (non-empty means it can be resumed)."""
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        """Serialise everything but the key columns."""
+        return json.dumps(asdict(self), ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Record:
+        """Rebuild a record from :meth:`to_json` output, ignoring unknown keys."""
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["steps"] = [StepRecord(**s) for s in data.get("steps", [])]
+        return cls(**data)
+
+
+class Store:
+    """Async access to the chat database. One connection; aiosqlite serialises the calls."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Open (and create) the database at ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.executescript(_SCHEMA)
+        await conn.commit()
+        return cls(conn)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._conn.close()
+
+    # chats
+
+    async def create_chat(self, chat_id: str, title: str, datasource_id: str | None) -> Chat:
+        """Create a chat titled after its first question."""
+        now = time.time()
+        chat = Chat(chat_id, title[:80], datasource_id, now, now)
+        await self._conn.execute(
+            "INSERT INTO chat (id, title, datasource_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            (chat.id, chat.title, chat.datasource_id, now, now),
+        )
+        await self._conn.commit()
+        return chat
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        """The chat with ``chat_id``, or None."""
+        async with self._conn.execute("SELECT * FROM chat WHERE id = ?", (chat_id,)) as cur:
+            row = await cur.fetchone()
+        return Chat(**dict(row)) if row else None
+
+    async def list_chats(self, limit: int = 50, offset: int = 0) -> list[Chat]:
+        """Chats, most recently active first."""
+        async with self._conn.execute(
+            "SELECT * FROM chat ORDER BY updated_at DESC LIMIT ? OFFSET ?", (limit, offset)
+        ) as cur:
+            return [Chat(**dict(r)) async for r in cur]
+
+    async def delete_chat(self, chat_id: str) -> bool:
+        """Delete a chat and its records; False when there was none."""
+        cur = await self._conn.execute("DELETE FROM chat WHERE id = ?", (chat_id,))
+        await self._conn.commit()
+        return cur.rowcount > 0
+
+    # records
+
+    async def save_record(self, record: Record) -> None:
+        """Insert or replace a record and bump its chat's ``updated_at``."""
+        record.updated_at = time.time()
+        await self._conn.execute(
+            "INSERT INTO record (id, chat_id, body, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET body = excluded.body, status = excluded.status, "
+            "updated_at = excluded.updated_at",
+            (record.id, record.chat_id, record.to_json(), record.status, record.created_at, record.updated_at),
+        )
+        await self._conn.execute(
+            "UPDATE chat SET updated_at = ? WHERE id = ?", (record.updated_at, record.chat_id)
+        )
+        await self._conn.commit()
+
+    async def get_record(self, record_id: str) -> Record | None:
+        """The record with ``record_id``, or None."""
+        async with self._conn.execute("SELECT body FROM record WHERE id = ?", (record_id,)) as cur:
+            row = await cur.fetchone()
+        return Record.from_json(row["body"]) if row else None
+
+    async def list_records(self, chat_id: str) -> list[Record]:
+        """A chat's records, oldest first."""
+        async with self._conn.execute(
+            "SELECT body FROM record WHERE chat_id = ? ORDER BY created_at", (chat_id,)
+        ) as cur:
+            return [Record.from_json(r["body"]) async for r in cur]
+
+    async def mark_interrupted(self) -> int:
+        """Records left ``running`` by a previous process become ``interrupted`` (retryable); returns how many."""
+        async with self._conn.execute("SELECT body FROM record WHERE status = 'running'") as cur:
+            stale = [Record.from_json(r["body"]) async for r in cur]
+        for record in stale:
+            record.status = "interrupted"
+            record.error = record.error or {
+                "code": "INTERNAL_ERROR",
+                "title": "Interrupted",
+                "message": "The server stopped while this question was being answered.",
+                "canRetry": True,
+                "level": "error",
+            }
+            await self.save_record(record)
+        return len(stale)
