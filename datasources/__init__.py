@@ -15,6 +15,7 @@ from datasources.errors import (
     QueryFailed,
     QueryTimeout,
 )
+from datasources.guard import SQLRejected, check_sql, limit_rows
 from datasources.registry import DatasourceConfig, Registry
 from datasources.schema import Column, ForeignKey, Schema, Table, column_kind, schema_version
 from datasources.values import ValueIndex, ValueMatch
@@ -34,13 +35,16 @@ __all__ = [
     "QueryFailed",
     "QueryResult",
     "QueryTimeout",
+    "SQLRejected",
     "Registry",
     "SQLiteConnection",
     "Schema",
     "Table",
     "ValueIndex",
     "ValueMatch",
+    "check_sql",
     "column_kind",
+    "limit_rows",
     "schema_version",
     "to_json_value",
 ]

@@ -10,6 +10,7 @@ import pytest
 
 from datasources import demo
 from datasources.demo import built_path, ensure_demo
+from datasources.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,50 +59,44 @@ def test_movies_is_used_in_place(demo_data_dir: Path) -> None:
     assert path.name == "movies.db" and "bokeh_sampledata" in path.parts
 
 
-def test_flights_types_and_nulls(demo_data_dir: Path) -> None:
-    con = duckdb.connect(str(ensure_demo(demo_data_dir, "flights")), read_only=True)
-    try:
-        types = dict(
-            con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'flights'"
-            ).fetchall()
-        )
-        assert types["time_hour"] == "TIMESTAMP"
-        assert types["year"] == types["month"] == types["dep_delay"] == types["hour"] == "INTEGER"
-        assert types["carrier"] == "VARCHAR"
-        counts = {
-            t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
-            for t in ("flights", "airlines", "airports", "planes", "weather")
-        }
-        assert counts == {
-            "flights": 336776,
-            "airlines": 16,
-            "airports": 1458,
-            "planes": 3322,
-            "weather": 26115,
-        }
-        # 'NA' in the CSVs is NULL: 8,255 flights were cancelled (no departure time).
-        assert con.execute("SELECT count(*) FROM flights WHERE dep_time IS NULL").fetchone() == (8255,)
-        # time_hour is New York local time, so it agrees with the year/month/day/hour columns.
-        assert con.execute(
-            "SELECT count(*) FROM flights WHERE hour(time_hour) != hour OR day(time_hour) != day"
-        ).fetchone() == (0,)
-    finally:
-        con.close()
+def test_flights_types_and_nulls(registry: Registry) -> None:
+    # Through the registry: DuckDB refuses a second handle on the file with a different configuration.
+    con = registry.connect("flights")
+    types = dict(
+        con.fetchall("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'flights'")
+    )
+    assert types["time_hour"] == "TIMESTAMP"
+    assert types["year"] == types["month"] == types["dep_delay"] == types["hour"] == "INTEGER"
+    assert types["carrier"] == "VARCHAR"
+    counts = {
+        t: con.fetchall(f"SELECT count(*) FROM {t}")[0][0]
+        for t in ("flights", "airlines", "airports", "planes", "weather")
+    }
+    assert counts == {
+        "flights": 336776,
+        "airlines": 16,
+        "airports": 1458,
+        "planes": 3322,
+        "weather": 26115,
+    }
+    # 'NA' in the CSVs is NULL: 8,255 flights were cancelled (no departure time).
+    assert con.fetchall("SELECT count(*) FROM flights WHERE dep_time IS NULL")[0] == (8255,)
+    # time_hour is New York local time, so it agrees with the year/month/day/hour columns.
+    assert con.fetchall(
+        "SELECT count(*) FROM flights WHERE hour(time_hour) != hour OR day(time_hour) != day"
+    )[0] == (0,)
 
 
-def test_superstore_columns(demo_data_dir: Path) -> None:
-    con = duckdb.connect(str(ensure_demo(demo_data_dir, "superstore")), read_only=True)
-    try:
-        columns = [r[0] for r in con.execute("DESCRIBE superstore").fetchall()]
-        assert columns == [
-            "ship_mode", "segment", "country", "city", "state", "postal_code", "region", "category",
-            "sub_category", "sales", "quantity", "discount", "profit",
-        ]  # fmt: skip
-        assert con.execute(
-            "SELECT min(length(postal_code)), max(length(postal_code)) FROM superstore"
-        ).fetchone() == (5, 5)
-        total = con.execute("SELECT round(sum(sales), 2) FROM superstore").fetchone()[0]  # type: ignore[index]
-        assert total == pytest.approx(2297200.86, abs=0.01)
-    finally:
-        con.close()
+def test_superstore_columns(registry: Registry) -> None:
+    con = registry.connect("superstore")
+    columns = [r[0] for r in con.fetchall("DESCRIBE superstore")]
+    assert columns == [
+        "ship_mode", "segment", "country", "city", "state", "postal_code", "region", "category",
+        "sub_category", "sales", "quantity", "discount", "profit",
+    ]  # fmt: skip
+    assert con.fetchall("SELECT min(length(postal_code)), max(length(postal_code)) FROM superstore")[0] == (
+        5,
+        5,
+    )
+    total = con.fetchall("SELECT round(sum(sales), 2) FROM superstore")[0][0]
+    assert total == pytest.approx(2297200.86, abs=0.01)
