@@ -16,8 +16,6 @@ from server.legacy import LegacyAdapter, encode, preamble
 from server.runs import Run, RunManager
 
 HEARTBEAT = b": ping\n\n"
-RETRY_HINT = b"retry: 1000\n\n"
-"""Tells ``EventSource`` clients to reconnect after 1 s (with ``Last-Event-ID``)."""
 
 _HEADERS = {
     "Cache-Control": "no-cache, no-transform",
@@ -37,7 +35,6 @@ def enhanced_stream(runs: RunManager, run: Run, *, after: int = 0, heartbeat_s: 
     async def body() -> AsyncIterator[bytes]:
         runs.attach(run)
         try:
-            yield RETRY_HINT
             async for item in run.follow(after, heartbeat_s):
                 yield HEARTBEAT if item is None else item.sse
         finally:
