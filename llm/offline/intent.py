@@ -1,0 +1,70 @@
+"""The meaning of a question as the SQL builder needs it: measures, dimensions, filters, order and limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from llm.offline.linking import Element
+
+Agg = Literal["count", "count_distinct", "sum", "avg", "min", "max", "pct", "share", "none"]
+
+
+@dataclass
+class Filter:
+    """A condition on one column."""
+
+    column: Element
+    op: str
+    """One of ``=``, ``!=``, ``>``, ``>=``, ``<``, ``<=``, ``like``, ``not like``, ``between``, ``is null``."""
+    value: Any = None
+    value2: Any = None
+    part: str | None = None
+    """For time columns: the date part compared (year, month, day)."""
+
+    def describe(self) -> str:
+        """A short readable form for the reasoning trace."""
+        target = self.column.label() if self.part is None else f"{self.part}({self.column.label()})"
+        if self.op == "between":
+            return f"{target} between {self.value} and {self.value2}"
+        return f"{target} {self.op} {self.value!r}"
+
+
+@dataclass
+class Measure:
+    """One aggregated output column."""
+
+    agg: Agg
+    column: Element | None = None
+    condition: list[Filter] = field(default_factory=list)
+    """For ``pct``: the condition counted (or summed) in the numerator."""
+
+
+@dataclass
+class Dimension:
+    """One grouping column, optionally bucketed by a time part and labelled through a foreign key."""
+
+    column: Element
+    bucket: str | None = None
+    label: Element | None = None
+    """A readable name reached through a foreign key (airlines.name for flights.carrier)."""
+
+
+@dataclass
+class Intent:
+    """Everything the builder needs."""
+
+    main: str
+    measures: list[Measure] = field(default_factory=list)
+    dims: list[Dimension] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    select: list[Element] = field(default_factory=list)
+    """Row-level questions: the columns to list."""
+    distinct: bool = False
+    order_measure: int | None = None
+    """Index into ``measures`` to order by (top-N)."""
+    order_column: Element | None = None
+    """Row-level questions: the column to order by."""
+    descending: bool = True
+    limit: int | None = None
+    trace: list[str] = field(default_factory=list)

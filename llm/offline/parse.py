@@ -1,0 +1,313 @@
+"""From linked mentions and cue words to an :class:`~llm.offline.intent.Intent`.
+
+The parser is language-neutral: Chinese and English questions both become a position-ordered stream of
+cues (aggregate words, "by", "which", comparators, numbers, dates) and mentions (columns, tables, values).
+Roles are then assigned by simple, explainable rules: a numeric column near an aggregate word is a
+measure, a column after "by"/"each"/"which" is a dimension, a value is a filter on the column holding it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from datasources.schema import Column, Schema, Table
+from llm.base import WriterError
+from llm.offline import lexicon
+from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
+from llm.offline.linking import Element, Mention, ValueRef, is_list_column, name_lemmas
+from llm.offline.text import Token, parse_number
+
+_CLASSIFIERS = "个名家部架条位种只次"
+_NUM_RE = re.compile(r"^(\d+(?:\.\d+)?%?|[零〇一二两三四五六七八九十百千万]+)[" + _CLASSIFIERS + r"]?$")
+
+
+@dataclass
+class Cue:
+    """A function word of the question."""
+
+    kind: str
+    start: int
+    end: int
+    text: str
+    value: Any = None
+
+
+def _phrase_table() -> dict[tuple[str, ...], list[str]]:
+    table: dict[tuple[str, ...], list[str]] = {}
+    for kind, words in lexicon.CUES_EN.items():
+        for w in words:
+            table.setdefault(tuple(w.split()), []).append(kind)
+    for w, bucket in lexicon.BUCKET_WORDS.items():
+        table.setdefault((w,), []).append("bucket:" + bucket)
+    for w in lexicon.CONDITIONS:
+        table.setdefault(tuple(w.split()), []).append("cond")
+    return table
+
+
+_EN_PHRASES = _phrase_table()
+_ZH_CUES: dict[str, list[str]] = {}
+for _kind, _words in lexicon.CUES_ZH.items():
+    for _w in _words:
+        _ZH_CUES.setdefault(_w, []).append(_kind)
+for _w, _bucket in lexicon.BUCKET_WORDS.items():
+    _ZH_CUES.setdefault(_w, []).append("bucket:" + _bucket)
+for _w in lexicon.CONDITIONS:
+    _ZH_CUES.setdefault(_w, []).append("cond")
+
+
+def find_cues(question: str, tokens: list[Token]) -> list[Cue]:
+    """Cue words, numbers, months and years, each with its span."""
+    cues: list[Cue] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        matched = 0
+        if not tok.zh:
+            for n in range(min(4, len(tokens) - i), 0, -1):
+                words = tuple(t.text for t in tokens[i : i + n])
+                kinds = _EN_PHRASES.get(words)
+                if kinds and all(not t.zh for t in tokens[i : i + n]):
+                    end = tokens[i + n - 1].end
+                    cues.extend(Cue(k, tok.start, end, " ".join(words)) for k in kinds)
+                    matched = n
+                    break
+        else:
+            for k in _ZH_CUES.get(tok.text, []):
+                cues.append(Cue(k, tok.start, tok.end, tok.text))
+        _number_cues(question, tokens, i, cues)
+        i += max(matched, 1)
+    return sorted(cues, key=lambda c: (c.start, c.end))
+
+
+def _number_cues(question: str, tokens: list[Token], i: int, cues: list[Cue]) -> None:
+    tok = tokens[i]
+    nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
+    prev = tokens[i - 1].text if i > 0 else ""
+    if tok.text in lexicon.MONTHS_EN and (tok.text != "may" or question[tok.start].isupper()) and tok.text not in (
+        "mar", "dec", "jan", "sep", "oct", "nov", "aug", "apr", "jun", "jul", "feb"
+    ) or tok.text in ("jan", "feb", "aug", "sept", "oct", "nov", "dec") and question[tok.start].isupper():
+        cues.append(Cue("month", tok.start, tok.end, tok.text, lexicon.MONTHS_EN[tok.text]))
+        return
+    m = _NUM_RE.match(tok.text)
+    if m is None and not (tok.text in lexicon.EN_NUMBERS and tok.text not in ("a", "an")):
+        if tok.text in ("a", "an", "half") and nxt in lexicon.HOUR_WORDS:
+            cues.append(Cue("number_hours", tok.start, tokens[i + 1].end, tok.text, 0.5 if tok.text == "half" else 1.0))
+        return
+    value = parse_number(m.group(1) if m else tok.text)
+    if value is None:
+        return
+    if nxt == "月" and 1 <= value <= 12:
+        cues.append(Cue("month", tok.start, tokens[i + 1].end, tok.text + nxt, int(value)))
+    elif nxt in ("日", "号") and 1 <= value <= 31:
+        cues.append(Cue("day", tok.start, tokens[i + 1].end, tok.text + nxt, int(value)))
+    elif value.is_integer() and 1900 <= value <= 2100 and "%" not in tok.text:
+        cues.append(Cue("year", tok.start, tok.end, tok.text, int(value)))
+    elif nxt in lexicon.HOUR_WORDS or nxt + (tokens[i + 2].text if i + 2 < len(tokens) else "") in lexicon.HOUR_WORDS:
+        cues.append(Cue("number_hours", tok.start, tokens[i + 1].end, tok.text, value))
+    else:
+        kind = "number"
+        if prev in lexicon.MONTHS_EN and 1 <= value <= 31 and value.is_integer():
+            kind = "day"
+        cues.append(Cue(kind, tok.start, tok.end, tok.text, value))
+
+
+class Parser:
+    """Assigns roles to the mentions of one question."""
+
+    def __init__(self, question: str, schema: Schema, tokens: list[Token], mentions: list[Mention]) -> None:
+        self.q = question
+        self.schema = schema
+        self.tokens = tokens
+        self.mentions = mentions
+        self.cues = find_cues(question, tokens)
+        self.trace: list[str] = []
+        self.main = self._choose_main()
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def table(self, name: str) -> Table:
+        """The schema table called ``name``."""
+        t = self.schema.table(name)
+        assert t is not None
+        return t
+
+    def col(self, el: Element) -> Column:
+        """The schema column of a column element."""
+        c = self.table(el.table).column(el.column or "")
+        assert c is not None
+        return c
+
+    def cues_of(self, *kinds: str) -> list[Cue]:
+        """Cues of the given kinds."""
+        return [c for c in self.cues if c.kind in kinds or any(c.kind.startswith(k + ":") for k in kinds)]
+
+    def has(self, *kinds: str) -> bool:
+        """Whether any cue of these kinds occurs."""
+        return bool(self.cues_of(*kinds))
+
+    def gap_words(self, start: int, end: int) -> list[Token]:
+        """Tokens strictly between two offsets, minus filler words."""
+        filler = {"the", "a", "an", "of", "的", "是", "有", "in", "for", "with", "and", "that", "each", "個",
+                  "are", "is", "was", "were", "do", "does", "did", "have", "has", "had", "all", "to", "by"}
+        return [t for t in self.tokens if start <= t.start and t.end <= end and t.text not in filler]
+
+    def near_before(self, pos: int, kinds: Iterable[str], window: int = 2, max_between: int = 1) -> Cue | None:
+        """The closest cue of ``kinds`` ending before ``pos`` with at most ``window`` content words between."""
+        kinds = tuple(kinds)
+        best: Cue | None = None
+        for c in self.cues:
+            if c.end <= pos and (c.kind in kinds or any(c.kind.startswith(k + ":") for k in kinds)):
+                gap = [t for t in self.gap_words(c.end, pos) if not self._is_mention_or_cue(t)]
+                between = [m for m in self.mentions if c.end <= m.start and m.end <= pos]
+                if len(gap) <= window and len(between) <= max_between:
+                    best = c
+        return best
+
+    def near_after(self, pos: int, kinds: Iterable[str], window: int = 2) -> Cue | None:
+        """The closest cue of ``kinds`` starting after ``pos``."""
+        kinds = tuple(kinds)
+        for c in self.cues:
+            if c.start >= pos and (c.kind in kinds or any(c.kind.startswith(k + ":") for k in kinds)):
+                gap = [t for t in self.gap_words(pos, c.start) if not self._is_mention_or_cue(t)]
+                if len(gap) <= window:
+                    return c
+        return None
+
+    def _is_mention_or_cue(self, t: Token) -> bool:
+        return any(c.start <= t.start and t.end <= c.end for c in self.cues)
+
+    def is_numeric(self, el: Element) -> bool:
+        """Whether an element is a numeric column."""
+        return el.column is not None and self.col(el).kind == "number"
+
+    def is_time_part(self, el: Element) -> bool:
+        """Whether a numeric column is a calendar part (year, month, hour ...)."""
+        if el.column is None:
+            return False
+        lem = name_lemmas(el.column)
+        return len(lem) == 1 and lem[0] in lexicon.TIME_PARTS
+
+    def is_dimension_like(self, el: Element) -> bool:
+        """Text columns, calendar parts and small-cardinality integers are grouped on, not summed."""
+        if el.column is None:
+            return True
+        c = self.col(el)
+        if c.kind in ("text", "bool"):
+            return True
+        if c.kind == "time":
+            return True
+        return self.is_time_part(el)
+
+    def reachable(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Tables one foreign key away from the main table: name -> [(main column, ref table, ref column)]."""
+        out: dict[str, list[tuple[str, str, str]]] = {}
+        for fk in self.table(self.main).foreign_keys:
+            out.setdefault(fk.ref_table, []).append((fk.column, fk.ref_table, fk.ref_column))
+        for t in self.schema.tables:
+            for fk in t.foreign_keys:
+                if fk.ref_table == self.main and t.name != self.main:
+                    out.setdefault(t.name, []).append((fk.ref_column, t.name, fk.column))
+        return out
+
+    # ------------------------------------------------------------------------------------------ main table
+
+    def _choose_main(self) -> str:
+        scores: dict[str, float] = {t.name: 0.0 for t in self.schema.tables}
+        for m in self.mentions:
+            best: dict[str, float] = {}
+            for el, w in m.elements:
+                best[el.table] = max(best.get(el.table, 0.0), w)
+            for v in m.values:
+                best[v.table] = max(best.get(v.table, 0.0), 0.8)
+            for t, w in best.items():
+                scores[t] += w
+        for t in self.schema.tables:
+            linked = {fk.ref_table for fk in t.foreign_keys if scores.get(fk.ref_table, 0) > 0}
+            if scores[t.name] > 0:
+                scores[t.name] += 0.2 * len(linked)
+        if not any(scores.values()):
+            if len(self.schema.tables) == 1:
+                return self.schema.tables[0].name
+            raise WriterError(
+                "I could not link any word of the question to a table or column of this datasource.",
+                kind="not_understood",
+            )
+        return max(self.schema.tables, key=lambda t: (round(scores[t.name], 3), t.row_count or 0)).name
+
+    # ------------------------------------------------------------------------------------------ picking
+
+    def pick(self, m: Mention, prefer: str = "") -> Element | None:
+        """The best element for a mention, preferring the main table and the requested kind."""
+        reach = self.reachable()
+        best: tuple[float, Element] | None = None
+        for el, w in m.elements:
+            if el.table != self.main and el.table not in reach:
+                continue
+            s = w + (0.35 if el.table == self.main else 0.0)
+            if prefer == "measure" and el.column is not None and self.is_numeric(el) and not self.is_time_part(el):
+                s += 0.3
+            if prefer == "dim" and self.is_dimension_like(el):
+                s += 0.3
+            if el.column is None and el.table != self.main:
+                s += 0.05
+            if el.column is None and el.table == self.main and w >= 0.8:
+                s += 0.45  # "flights" is the rows of flights, not the flight-number column
+            if best is None or s > best[0] + 1e-9:
+                best = (s, el)
+        return best[1] if best else None
+
+    def pick_value(self, m: Mention) -> ValueRef | None:
+        """The column a value belongs to, using main table, from/to cues and other mentions."""
+        reach = self.reachable()
+        mentioned = {el for mm in self.mentions for el, _ in mm.elements}
+        direction = ""
+        before = self.near_before(m.start, ("from", "to"), window=1)
+        if before is not None:
+            direction = before.kind
+        after = next((t for t in self.tokens if t.start >= m.end), None)
+        if after is not None and after.lemma in ("departure", "origin"):
+            direction = "from"
+        if after is not None and after.lemma in ("arrival", "destination"):
+            direction = direction or "to"
+        best: tuple[float, ValueRef] | None = None
+        for idx, v in enumerate(m.values):
+            if v.table != self.main and v.table not in reach:
+                continue
+            s = (1.0 if v.table == self.main else 0.4) - idx * 0.001
+            lem = name_lemmas(v.column)
+            if Element(v.table, v.column) in mentioned:
+                s += 0.5
+            if direction == "from" and {"origin", "departure", "source", "from"} & set(lem):
+                s += 0.6
+            if direction == "to" and {"destination", "arrival", "to", "target"} & set(lem):
+                s += 0.6
+            if best is None or s > best[0]:
+                best = (s, v)
+        return best[1] if best else None
+
+    def label_column(self, table: str) -> Column | None:
+        """The column that names a row of ``table`` (name, title, label), if any."""
+        t = self.table(table)
+        for c in t.columns:
+            if c.kind == "text" and set(name_lemmas(c.name)) & {"name", "movie", "title", "label"}:
+                return c
+        return None
+
+
+def parse(question: str, schema: Schema, tokens: list[Token], mentions: list[Mention]) -> Intent:
+    """Turn a linked question into an intent, or raise ``WriterError(kind='not_understood')``."""
+    from llm.offline.roles import assign_roles
+
+    p = Parser(question, schema, tokens, mentions)
+    return assign_roles(p)
+
+
+def describe_agg(agg: Agg) -> str:
+    """Upper-case SQL name of an aggregate for traces."""
+    return {"count_distinct": "COUNT(DISTINCT)", "pct": "percentage", "share": "share of total"}.get(agg, agg.upper())
+
+
+__all__ = ["Cue", "Dimension", "Filter", "Intent", "Measure", "Parser", "describe_agg", "find_cues", "is_list_column", "parse"]
