@@ -20,6 +20,7 @@ from langgraph.types import CachePolicy, RetryPolicy
 
 from graph.context import Context
 from graph.errors import RETRY_STRATEGIES, SQLBotError
+from graph.protocol import ErrorCode
 from graph.reporting import StepReporter
 from graph.routes import AfterExecute, route_after_execute
 from graph.settings import Settings, get_settings
@@ -35,6 +36,13 @@ from nodes.select_datasource import select_datasource
 Node = Callable[[State, Runtime[Context]], Awaitable[dict[str, Any]]]
 
 
+def _is_code(code: ErrorCode) -> Callable[[Exception], bool]:
+    def matches(exc: Exception) -> bool:
+        return isinstance(exc, SQLBotError) and exc.code == code
+
+    return matches
+
+
 def retry_policies(settings: Settings) -> list[RetryPolicy]:
     """The proposal's retry strategies as LangGraph retry policies, one per transient error code."""
     policies = []
@@ -46,7 +54,7 @@ def retry_policies(settings: Settings) -> list[RetryPolicy]:
                 backoff_factor=1.0 if strategy.backoff == "fixed" else 2.0,
                 max_attempts=strategy.max_retries + 1,
                 jitter=False,
-                retry_on=lambda exc, code=code: isinstance(exc, SQLBotError) and exc.code == code,
+                retry_on=_is_code(code),
             )
         )
     return policies
@@ -74,6 +82,11 @@ def visible_retries(node: Node, name: str) -> Node:
             raise
 
     return run
+
+
+def connect_cache_key(state: State) -> str:
+    """A connection and schema stay valid while the datasource's file is unchanged (same fingerprint)."""
+    return f"{(state.get('datasource') or {}).get('id')}|{state.get('fingerprint', '')}"
 
 
 def route_after_execute_query(state: State, runtime: Runtime[Context]) -> AfterExecute:
@@ -104,8 +117,8 @@ def build_graph(
         cache_policy = None
         if name == "connect_db" and settings.enable_step_caching:
             # A datasource's connection and schema are reused until its file changes (fingerprint).
-            cache_policy = CachePolicy(key_func=lambda s: f"{s['datasource']['id']}|{s.get('fingerprint', '')}", ttl=600)
-        builder.add_node(
+            cache_policy = CachePolicy(key_func=connect_cache_key, ttl=600)
+        builder.add_node(  # type: ignore[call-overload]  # a Runtime[Context] node; the overloads miss it with options
             name,
             visible_retries(fn, name),
             retry_policy=policies,

@@ -195,7 +195,7 @@ class RetryStrategy:
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
         if self.backoff == "exponential":
-            return self.base_delay_s * 2 ** (retry - 1)
+            return self.base_delay_s * 2.0 ** (retry - 1)
         if self.backoff == "linear":
             return self.base_delay_s * retry
         return self.base_delay_s

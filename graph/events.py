@@ -21,6 +21,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 
 from graph.context import Context
 from graph.errors import SQLBotError, as_sqlbot_error
@@ -47,7 +48,7 @@ from graph.state import InputState, merge_steps
 from graph.steps import BY_NAME, STEPS, Locale
 from nodes.analyzing_question import detect_language
 
-STREAM_MODES = ["tasks", "updates", "custom"]
+STREAM_MODES: list[StreamMode] = ["tasks", "updates", "custom"]
 _SKIP_TEXT = {
     "disabled": ("图表已关闭", "Charts are turned off"),
     "empty": ("没有数据，无需图表", "No rows to chart"),
@@ -63,6 +64,8 @@ class _Batch:
     kind: str
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+    progress: int | None = None
+    """The latest bare progress figure reported while content was waiting (sent right after it)."""
 
 
 class RunStream:
@@ -83,7 +86,7 @@ class RunStream:
         self.context = context
         self.config: RunnableConfig = config or {}
         self.session_id = session_id
-        self.locale: Locale = locale or (detect_language(inputs["question"]) if inputs else "en")  # type: ignore[assignment]
+        self.locale: Locale = locale or ("zh" if inputs and detect_language(inputs["question"]) == "zh" else "en")
         self.state: dict[str, Any] = dict(inputs or {})
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._producer: asyncio.Task[None] | None = None
@@ -95,6 +98,7 @@ class RunStream:
         self._failed_node: str | None = None
         self._batch: _Batch | None = None
         self._last_content = 0.0
+        self._last_content_step = ""
         self._started_at = time.perf_counter()
         self.cancelled = False
 
@@ -118,7 +122,7 @@ class RunStream:
 
     @property
     def _locale(self) -> Locale:
-        return self.state.get("locale") or self.locale  # type: ignore[no-any-return]
+        return self.state.get("locale") or self.locale
 
     def _start(self, name: str, **metadata: Any) -> StepStartEvent:
         step = BY_NAME[name]
@@ -183,7 +187,8 @@ class RunStream:
         if not batch:
             return []
         self._last_content = time.perf_counter()
-        return [
+        self._last_content_step = batch.step
+        out: list[Event] = [
             StepContentEvent(
                 **self._next(),
                 step_id=BY_NAME[batch.step].id,
@@ -194,6 +199,9 @@ class RunStream:
                 ),
             )
         ]
+        if batch.progress is not None:
+            out.append(StepProgressEvent(**self._next(), step_id=BY_NAME[batch.step].id, progress=batch.progress))
+        return out
 
     def _content(self, item: dict[str, Any]) -> list[Event]:
         out: list[Event] = []
@@ -204,8 +212,8 @@ class RunStream:
         self._batch.text.append(item["text"])
         self._batch.reasoning.append(item["reasoning"])
         window = self.context.settings.content_batch_ms / 1000
-        if time.perf_counter() - self._last_content >= window:
-            out += self._flush()  # the first chunk after a quiet spell is never delayed
+        if item["step"] != self._last_content_step or time.perf_counter() - self._last_content >= window:
+            out += self._flush()  # a step's first chunk, or the first after a quiet spell, is never delayed
         return out
 
     def _deadline(self) -> float | None:
@@ -270,6 +278,9 @@ class RunStream:
         if kind == "custom" and isinstance(data, dict) and MARK in data:
             if data[MARK] == "content":
                 return self._content(data)
+            if self._batch and self._batch.step == data["step"] and data["progress"] is not None and not data["message"]:
+                self._batch.progress = data["progress"]  # a bare figure rides with the waiting content
+                return []
             out += self._flush()
             out.append(
                 StepProgressEvent(
@@ -301,10 +312,10 @@ class RunStream:
     async def _produce(self) -> None:
         try:
             async for part in self.graph.astream(
-                self.inputs,  # type: ignore[arg-type]
+                self.inputs,
                 self.config,
                 context=self.context,
-                stream_mode=STREAM_MODES,  # type: ignore[arg-type]
+                stream_mode=STREAM_MODES,
                 version="v2",
             ):
                 self._queue.put_nowait(("part", part))

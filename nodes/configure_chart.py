@@ -19,7 +19,7 @@ _SHARE_WORDS = re.compile(r"share|percent|proportion|breakdown|distribution|占�
 
 
 def _kinds(result: QueryResult) -> list[str]:
-    kinds = []
+    kinds: list[str] = []
     for name, sql_type in zip(result["columns"], result["column_types"], strict=True):
         kind = column_kind(sql_type)
         if kind == "number" and _TIME_NAME.search(name) and "avg" not in name.lower():
@@ -31,10 +31,18 @@ def _kinds(result: QueryResult) -> list[str]:
 def choose_chart(result: QueryResult, question: str) -> dict[str, Any] | None:
     """SQLBot's chart JSON for ``result``, or None when a table is the honest view."""
     columns, kinds, rows = result["columns"], _kinds(result), result["rows"]
+    idx = {c: i for i, c in enumerate(columns)}
+
+    def distinct(column: str) -> int:
+        return len({r[idx[column]] for r in rows})
+
     measures = [c for c, k in zip(columns, kinds, strict=True) if k == "number"]
     times = [c for c, k in zip(columns, kinds, strict=True) if k == "time"]
     dims = [c for c, k in zip(columns, kinds, strict=True) if k in ("text", "bool")]
-    if not measures or len(columns) > 4:
+    if len(dims) == 2 and all(distinct(d) == len(rows) for d in dims):
+        dims = dims[1:]  # a code and its name label the same rows: chart by the (later, readable) label
+    width = len(measures) + len(times) + len(dims)
+    if not measures or width > 4 or width < len(columns) - 1:
         return None
 
     def axis(x: str, ys: list[str], series: str | None = None) -> dict[str, Any]:
@@ -44,21 +52,18 @@ def choose_chart(result: QueryResult, question: str) -> dict[str, Any] | None:
         return out
 
     title = question.strip().rstrip("?？")[:80]
-    if times and len(times) + len(measures) == len(columns) or (times and len(dims) == 1 and len(measures) == 1):
-        series = dims[0] if dims and len({r[columns.index(dims[0])] for r in rows}) <= 10 else None
-        if dims and not series:
-            return None
-        return {"type": "line", "title": title, "axis": axis(times[0], measures if not series else measures[:1], series)}
-    if len(dims) == 1 and len(measures) + 1 == len(columns):
-        values = [r[columns.index(measures[0])] for r in rows]
+    if times and not dims:
+        return {"type": "line", "title": title, "axis": axis(times[0], measures)}
+    if times and len(dims) == 1 and len(measures) == 1:
+        return {"type": "line", "title": title, "axis": axis(times[0], measures, dims[0])} if distinct(dims[0]) <= 10 else None
+    if len(dims) == 1 and not times:
+        values = [r[idx[measures[0]]] for r in rows]
         positive = all(isinstance(v, int | float) and v >= 0 for v in values)
         if len(measures) == 1 and 2 <= len(rows) <= 8 and positive and _SHARE_WORDS.search(question):
             return {"type": "pie", "title": title, "axis": axis(dims[0], measures)}
         return {"type": "column" if len(rows) <= 12 else "bar", "title": title, "axis": axis(dims[0], measures)}
-    if len(dims) == 2 and len(measures) == 1:
-        second = columns.index(dims[1])
-        if len({r[second] for r in rows}) <= 10:
-            return {"type": "column", "title": title, "axis": axis(dims[0], measures, dims[1])}
+    if len(dims) == 2 and len(measures) == 1 and not times and distinct(dims[1]) <= 10:
+        return {"type": "column", "title": title, "axis": axis(dims[0], measures, dims[1])}
     return None
 
 

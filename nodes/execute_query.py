@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from datasources.errors import ConnectionFailed, QueryFailed, QueryTimeout
-from datasources.guard import SQLRejected, check_sql
+from datasources.guard import SQLRejected, check_sql, limit_rows
 from graph.context import Context
 from graph.errors import SQLBotError, Text
 from graph.protocol import ErrorCode
@@ -64,7 +64,8 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
     try:
         connection = await asyncio.to_thread(ctx.registry.connect, source["id"])
         run = await connection.run(
-            statement.sql(dialect=schema.dialect),
+            # cap the outer query (aggregates still see every row); one extra row detects truncation
+            limit_rows(statement, settings.max_rows + 1, schema.dialect),
             max_rows=settings.max_rows,
             timeout_s=settings.query_timeout_s,
             on_progress=on_progress,

@@ -39,7 +39,8 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
     zh = state.get("locale") == "zh"
     source = state["datasource"]
     attempt = state.get("sql_attempts", 0) + 1
-    failure = (state.get("failures") or [None])[-1] if state.get("needs_repair") else None
+    failures = state.get("failures") or []
+    failure = failures[-1] if state.get("needs_repair") and failures else None
     if failure:
         report.progress(None, f"正在修复SQL：{failure['message'][:160]}" if zh else f"Repairing the SQL: {failure['message'][:160]}")
     schema = await asyncio.to_thread(ctx.registry.schema, source["id"])

@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.reporting import StepReporter
-from graph.state import State, Turn
+from graph.state import QueryResult, State, Turn
 from llm.base import Chunk, ExplainRequest, WriterError
 
 
@@ -16,7 +16,9 @@ async def present_result(state: State, runtime: Runtime[Context]) -> dict[str, A
     """Stream the explanation and remember this turn for follow-up questions."""
     report = StepReporter("present_result", runtime.stream_writer)
     zh = state.get("locale") == "zh"
-    result = state.get("result") or {"columns": [], "rows": [], "row_count": 0, "truncated": False}
+    result: QueryResult = state.get("result") or QueryResult(
+        columns=[], column_types=[], rows=[], row_count=0, truncated=False, elapsed_ms=0.0
+    )
     request = ExplainRequest(
         question=state["question"],
         sql=state.get("sql") or "",

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from graph.protocol import Event
-from graph.steps import STEPS
+from graph.steps import STEPS, Locale
 
 app = typer.Typer(help="SQLBot: ask your data questions and watch every step.", no_args_is_help=True, add_completion=False)
 
@@ -29,8 +29,8 @@ _ICONS = {"pending": ("○", "dim"), "running": ("◐", "cyan"), "completed": ("
 class StepView:
     """Terminal rendering of one run's events: the step list with status, progress and timing, then the answer."""
 
-    def __init__(self, locale: str) -> None:
-        self.locale = locale
+    def __init__(self, locale: Locale) -> None:
+        self.locale: Locale = locale
         self.status = {s.id: "pending" for s in STEPS}
         self.progress: dict[str, int | None] = {}
         self.message: dict[str, str] = {}
@@ -147,7 +147,7 @@ async def _ask(question: str, datasource: str | None, locale: str | None, as_jso
     settings = get_settings()
     graph = build_graph(settings=settings)
     context = Context.from_settings(settings)
-    run_locale = locale or detect_language(question)
+    run_locale: Locale = "zh" if (locale or detect_language(question)) == "zh" else "en"
     inputs: dict[str, Any] = {"question": question, "datasource_id": datasource}
     if locale:
         inputs["locale"] = locale

@@ -11,7 +11,7 @@ from tests.graph.invariants import check_invariants
 from tests.graph.test_workflow import QUESTION
 from tests.support.scripted_writer import ScriptedWriter
 
-HEAVY = "SELECT COUNT(*) AS n FROM flights a, flights b WHERE a.dep_delay + b.arr_delay = 12345"
+HEAVY = "SELECT COUNT(*) AS n FROM flights a, flights b WHERE a.dep_delay * b.arr_delay > a.distance + b.distance"
 
 
 async def test_cancel_interrupts_a_running_query(settings: Settings, registry) -> None:
