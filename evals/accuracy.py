@@ -124,6 +124,16 @@ def load_dataset(path: Path | str = DEV) -> list[Example]:
     return examples
 
 
+def load_examples(path: Path | str = DATASETS / "examples.json") -> list[Example]:
+    """The web UI's example questions (``{datasource: [{question, locale, gold_sql}]}``) as examples."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [
+        Example(f"{ds}-{i}", ds, x["question"], x.get("locale", "en"), (x["gold_sql"],), ("example",))
+        for ds, items in data.items()
+        for i, x in enumerate(items)
+    ]
+
+
 def _equal(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None

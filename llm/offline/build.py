@@ -165,7 +165,10 @@ class Builder:
         candidates = [self.intent.main]
         main = self.schema.table(self.intent.main)
         assert main is not None
-        candidates += [fk.ref_table for fk in main.foreign_keys if fk.column == fk.ref_column]
+        for fk in main.foreign_keys:
+            ref = self.schema.table(fk.ref_table)
+            if fk.column == fk.ref_column and ref is not None and ref.row_count == main.row_count:
+                candidates.append(fk.ref_table)
         for name in candidates:
             t = self.schema.table(name)
             if t is None:

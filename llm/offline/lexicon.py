@@ -292,7 +292,7 @@ STOPWORDS_EN: frozenset[str] = frozenset(
     "what who how me my our we i you your it its this that these those there their they them us please "
     "can could would should will shall may might must have has had any some all each every as than then "
     "about into onto per by from to up out over under s 's overall give show list tell find get let "
-    "data table rows value values number amount much many".split()
+    "data table rows number much many".split()
 )
 
 # Words that make a sentence a data question even with few schema hits.

@@ -146,7 +146,8 @@ def _index_column(index: SchemaIndex, table: Table, col: Column, t_lem: list[str
     index.add_en(lem, el, 1.0)
     if len(lem) > 1:
         index.add_en(lem[-1:], el, 0.7)
-        index.add_en(lem[:1], el, 0.35)
+        generic_head = lem[-1] in ("name", "id", "code", "number", "title", "label")
+        index.add_en(lem[:1], el, 0.7 if generic_head else 0.35)
     index.add_en(t_lem[-1:] + lem, el, 1.0)
     joined = lemma("".join(lem))
     if len(lem) > 1 and joined in lexicon.SYNONYMS:
@@ -243,7 +244,8 @@ def _search_value_index(question: str, index: SchemaIndex, values: Any) -> list[
             continue
         col = _column(index.schema, table, column)
         phrase = question[start:end]
-        if col is not None and (col.distinct_count or 0) > 500 and " " not in phrase.strip() and not has_cjk(phrase):
+        in_list = bool(_field(hit, "in_list"))
+        if col is not None and not in_list and (col.distinct_count or 0) > 500 and " " not in phrase.strip() and not has_cjk(phrase):
             if phrase != str(value)[: len(phrase)] and phrase.lower() != phrase.upper():
                 continue  # a single lower-case word is rarely a title or a name
             if phrase.islower():

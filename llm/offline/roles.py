@@ -200,6 +200,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             else:
                 others.append((m, el.table))
             continue
+        weight = max(w for e, w in m.elements if e == el)
+        if weight < 0.5 and group_cue is None and agg_cue is None:
+            continue  # a modifier alone ("departed", "minutes") is too weak to be a measure or a group
         if p.is_dimension_like(el):
             dims.append((m, el, group_cue is not None or _after_superlative(p, m)))
             via = next(
@@ -219,7 +222,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     for m, table in others:
         label = p.label_column(table)
         fks = reach.get(table, [])
-        if fks and all(mine == theirs for mine, _, theirs in fks):
+        if fks and all(mine == theirs and _one_to_one(p, mine, table) for mine, _, theirs in fks):
             entity = entity or m  # a 1:1 table (same key): its rows are the main table's rows
             continue
         if not fks:
@@ -233,9 +236,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         grouped = p.near_before(m.start, _GROUP_CUES, window=2) is not None or _after_superlative(p, m)
         dims.append((m, el, grouped))
         if label is not None:
-            p_label = Element(table, label.name)
-            intent.trace.append(f"'{m.text}' → {el.label()} (named by {p_label.label()} via {el.label()})")
-            setattr(m, "_label", p_label)
+            setattr(m, "_label", Element(table, label.name))
 
     superlative = sup[0] if sup else None
     counting = bool(count_cues)
@@ -245,7 +246,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     # Count targets: "how many airlines" → COUNT(DISTINCT carrier) unless it is the main table itself.
     count_distinct: Element | None = None
     for c in count_cues:
-        after = [m for m in p.mentions if m.start >= c.end and m.elements]
+        after = [m for m in p.mentions if m.start >= c.end]
         first = min(after, key=lambda m: m.start) if after else None
         target = next((d for d in dims if not d[2] and first is not None and d[0] is first and len(p.gap_words(c.end, first.start)) <= 2), None)
         if target is None:
@@ -266,8 +267,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             prev_dim_end = m.end
             if not any(d.column == el for d in intent.dims):
                 intent.dims.append(Dimension(el, None, label))
-                if label is None:
-                    intent.trace.append(f"'{m.text}' → group by {el.label()}")
+                via = f" (named by {label.label()} via {el.label()})" if label is not None else ""
+                intent.trace.append(f"'{m.text}' → group by {el.label()}{via}")
         else:
             intent.select.append(el)
 
@@ -371,6 +372,13 @@ def _unique(items: list[Element]) -> list[Element]:
         if x not in out:
             out.append(x)
     return out
+
+
+def _one_to_one(p: Parser, main_col: str, other: str) -> bool:
+    """Whether the main table and ``other`` share a key one-to-one (omdb and tomatoes by ID)."""
+    main, ref = p.table(p.main), p.table(other)
+    col = main.column(main_col)
+    return bool(col is not None and col.primary_key) or (main.row_count is not None and main.row_count == ref.row_count)
 
 
 def _percent_scale(p: Parser, el: Element) -> bool:
