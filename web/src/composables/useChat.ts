@@ -1,0 +1,152 @@
+/**
+ * The chat page's state: the chat list, the open chat's turns (question + answer), the datasource, and
+ * asking through the detailed or the legacy stream according to the streaming settings.
+ */
+import { computed, markRaw, shallowReactive, shallowRef } from 'vue'
+import { api, type ChatOut, type DatasourceOut } from '@/api/client'
+import { getJson } from '@/api/http'
+import type { RecordData } from '@/api/protocol'
+import { runLocale } from '@/i18n'
+import type { AnswerRun } from '@/lib/answer'
+import { runFromRecord } from '@/lib/records'
+import { isFinished, newRun } from '@/lib/run'
+import { useEnhancedStreaming } from './useEnhancedStreaming'
+import { rowsOf, useLegacyStreaming } from './useLegacyStreaming'
+import { useStreamingConfig } from './useStreamingConfig'
+
+export interface ChatTurn {
+  id: string
+  question: string
+  createdAt: number
+  run: AnswerRun
+}
+
+let turnSeq = 0
+const nextTurnId = () => `turn-${Date.now().toString(36)}-${++turnSeq}`
+
+export function useChat() {
+  const config = useStreamingConfig()
+  const chats = shallowRef<ChatOut[]>([])
+  const chatsLoading = shallowRef(false)
+  const chatsError = shallowRef<string>()
+  const datasources = shallowRef<DatasourceOut[]>([])
+  const datasourceId = shallowRef<string>('') // '' = automatic
+  const currentChatId = shallowRef<string>()
+  const loadingChat = shallowRef(false)
+  const turns = shallowReactive<ChatTurn[]>([])
+
+  const busy = computed(() => turns.some((t) => t.run.isStreaming.value))
+
+  async function refreshChats(): Promise<void> {
+    chatsLoading.value = true
+    try {
+      chats.value = await api.listChats()
+      chatsError.value = undefined
+    } catch (err) {
+      chatsError.value = String(err instanceof Error ? err.message : err)
+    } finally {
+      chatsLoading.value = false
+    }
+  }
+
+  async function loadDatasources(): Promise<void> {
+    datasources.value = await api.listDatasources()
+  }
+
+  function onChat(chatId: string) {
+    if (currentChatId.value !== chatId) {
+      currentChatId.value = chatId
+      void refreshChats()
+    }
+  }
+
+  function disposeTurns() {
+    for (const turn of turns) turn.run.dispose?.()
+    turns.splice(0)
+  }
+
+  function newChat(): void {
+    disposeTurns()
+    currentChatId.value = undefined
+  }
+
+  async function openChat(chatId: string): Promise<void> {
+    if (chatId === currentChatId.value && turns.length) return
+    loadingChat.value = true
+    try {
+      const detail = await api.getChat(chatId)
+      disposeTurns()
+      currentChatId.value = detail.id
+      if (detail.datasourceId) datasourceId.value = detail.datasourceId
+      for (const record of detail.records) {
+        const live = record.status === 'running'
+        const state = live ? { ...newRun(record.question, runLocale()), runId: record.id, chatId: record.chatId } : runFromRecord(record, runLocale())
+        const run = useEnhancedStreaming({ initial: state, onChat })
+        turns.push({ id: record.id, question: record.question, createdAt: record.createdAt * 1000, run: markRaw(run) as AnswerRun })
+        if (live) void run.resume()
+        else if (record.status === 'succeeded' && (record.rowCount ?? 0) > (record.preview?.length ?? 0)) {
+          // The record holds a preview; the rows it kept are one request away.
+          void getJson<RecordData>(`/api/chat/records/${encodeURIComponent(record.id)}/data`).then((body) => {
+            const { columns, data } = rowsOf(body)
+            if (run.state.output) Object.assign(run.state.output, { columns, data })
+          }, () => undefined)
+        }
+      }
+    } finally {
+      loadingChat.value = false
+    }
+  }
+
+  async function deleteChat(chatId: string): Promise<void> {
+    await api.deleteChat(chatId)
+    if (chatId === currentChatId.value) newChat()
+    await refreshChats()
+  }
+
+  function makeRun(): AnswerRun {
+    const run = config.enabled ? useEnhancedStreaming({ onChat }) : useLegacyStreaming({ onChat })
+    return markRaw(run) as AnswerRun
+  }
+
+  async function ask(question: string): Promise<void> {
+    const text = question.trim()
+    if (!text || busy.value) return
+    const run = makeRun()
+    turns.push({ id: nextTurnId(), question: text, createdAt: Date.now(), run })
+    await (run as unknown as { startStreaming: ReturnType<typeof useEnhancedStreaming>['startStreaming'] }).startStreaming({
+      question: text,
+      chat_id: currentChatId.value,
+      datasource_id: datasourceId.value || undefined,
+      locale: runLocale(),
+    })
+    void refreshChats()
+  }
+
+  async function regenerate(turnId: string): Promise<void> {
+    const turn = turns.find((t) => t.id === turnId)
+    if (!turn || busy.value) return
+    await turn.run.regenerate()
+    void refreshChats()
+  }
+
+  return {
+    config,
+    chats,
+    chatsLoading,
+    chatsError,
+    datasources,
+    datasourceId,
+    currentChatId,
+    loadingChat,
+    turns,
+    busy,
+    refreshChats,
+    loadDatasources,
+    newChat,
+    openChat,
+    deleteChat,
+    ask,
+    regenerate,
+    isFinished,
+  }
+}
