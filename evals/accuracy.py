@@ -83,7 +83,9 @@ class Report:
 
     def format(self) -> str:
         """A plain-text report."""
-        lines = [f"accuracy: {self.accuracy:.1%} ({sum(o.correct for o in self.outcomes)}/{len(self.outcomes)})"]
+        lines = [
+            f"accuracy: {self.accuracy:.1%} ({sum(o.correct for o in self.outcomes)}/{len(self.outcomes)})"
+        ]
         for key, title in (("datasource", "datasource"), ("locale", "language"), ("tag", "shape")):
             lines.append(f"by {title}:")
             lines += [f"  {k:<20} {c}/{n}  {c / n:.0%}" for k, (c, n) in self.by(key).items()]
@@ -180,7 +182,10 @@ def compare_results(
     gold_cols = [[r[i] for r in gold_rows] for i in range(n_gold)]
     pred_cols = [[r[j] for r in pred_rows] for j in range(n_pred)]
     # Each gold column needs a prediction column with the same values (an assignment, greedy by order).
-    candidates = [[j for j in range(n_pred) if _column_matches(gold_cols[i], pred_cols[j], ordered)] for i in range(n_gold)]
+    candidates = [
+        [j for j in range(n_pred) if _column_matches(gold_cols[i], pred_cols[j], ordered)]
+        for i in range(n_gold)
+    ]
     assignment = _assign(candidates)
     if assignment is None:
         return False
@@ -189,7 +194,8 @@ def compare_results(
     pred_proj = [tuple(_key(r[assignment[i]]) for i in range(n_gold)) for r in pred_rows]
     if ordered:
         return all(
-            all(_equal(gr[i], pr[assignment[i]]) for i in range(n_gold)) for gr, pr in zip(gold_rows, pred_rows, strict=True)
+            all(_equal(gr[i], pr[assignment[i]]) for i in range(n_gold))
+            for gr, pr in zip(gold_rows, pred_rows, strict=True)
         )
     return Counter(gold_proj) == Counter(pred_proj)
 
@@ -248,7 +254,15 @@ async def run_eval(
         try:
             draft = await writer.write_sql(request, chunks.append)
         except WriterError as err:
-            report.outcomes.append(Outcome(ex, False, None, f"writer error ({err.kind}): {err}", (time.perf_counter() - started) * 1000))
+            report.outcomes.append(
+                Outcome(
+                    ex,
+                    False,
+                    None,
+                    f"writer error ({err.kind}): {err}",
+                    (time.perf_counter() - started) * 1000,
+                )
+            )
             continue
         write_ms = (time.perf_counter() - started) * 1000
         try:
@@ -261,10 +275,16 @@ async def run_eval(
             if gold not in gold_cache:
                 gold_cache[gold] = await _run(conn, gold, max_rows)
             gold_cols, gold_rows = gold_cache[gold]
-            if compare_results(gold_cols, gold_rows, pred_cols, pred_rows, gold_is_ordered(gold, schema.dialect)):
+            if compare_results(
+                gold_cols, gold_rows, pred_cols, pred_rows, gold_is_ordered(gold, schema.dialect)
+            ):
                 correct = True
                 break
-        report.outcomes.append(Outcome(ex, correct, draft.sql, "" if correct else f"wrong result ({len(pred_rows)} rows)", write_ms))
+        report.outcomes.append(
+            Outcome(
+                ex, correct, draft.sql, "" if correct else f"wrong result ({len(pred_rows)} rows)", write_ms
+            )
+        )
     return report
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from sqlglot import exp
 
@@ -96,17 +96,23 @@ class Builder:
         """Extract a calendar part from a date/time column."""
         if self.dialect == "sqlite":
             fmt = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H"}.get(part, "%Y")
-            return exp.Cast(this=exp.func("strftime", exp.Literal.string(fmt), col), to=exp.DataType.build("INT"))
+            part_text = cast(exp.Expression, exp.func("strftime", exp.Literal.string(fmt), col))
+            return exp.Cast(this=part_text, to=exp.DataType.build("INT"))
         return exp.Extract(this=exp.var(part.upper()), expression=col)
 
     def bucket(self, col: exp.Expression, bucket: str) -> exp.Expression:
         """Truncate a date/time column to a bucket (month → first day of the month)."""
         if bucket == "decade":
-            return exp.Mul(this=exp.Paren(this=exp.IntDiv(this=col, expression=exp.Literal.number(10))), expression=exp.Literal.number(10))
+            return exp.Mul(
+                this=exp.Paren(this=exp.IntDiv(this=col, expression=exp.Literal.number(10))),
+                expression=exp.Literal.number(10),
+            )
         if self.dialect == "sqlite":
-            fmt = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%d %H:00"}.get(bucket, "%Y-%m")
-            return exp.func("strftime", exp.Literal.string(fmt), col)
-        return exp.func("date_trunc", exp.Literal.string(bucket), col)
+            fmt = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%d %H:00"}.get(
+                bucket, "%Y-%m"
+            )
+            return cast(exp.Expression, exp.func("strftime", exp.Literal.string(fmt), col))
+        return cast(exp.Expression, exp.func("date_trunc", exp.Literal.string(bucket), col))
 
     def condition(self, f: Filter) -> exp.Expression:
         """One WHERE condition."""
@@ -120,7 +126,14 @@ class Builder:
         if f.op in ("like", "not like"):
             like = exp.Like(this=col, expression=self.literal(f.value))
             return exp.Not(this=like) if f.op == "not like" else like
-        ops: dict[str, type[exp.Expression]] = {"=": exp.EQ, "!=": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}
+        ops: dict[str, type[exp.Expression]] = {
+            "=": exp.EQ,
+            "!=": exp.NEQ,
+            ">": exp.GT,
+            ">=": exp.GTE,
+            "<": exp.LT,
+            "<=": exp.LTE,
+        }
         return ops[f.op](this=col, expression=self.literal(f.value))
 
     def measure(self, m: Measure) -> tuple[exp.Expression, str]:
@@ -128,7 +141,9 @@ class Builder:
         col = self.column(m.column) if m.column else None
         name = _alias_name(m.column.column or "") if m.column else ""
         if m.agg == "count":
-            return exp.Count(this=exp.Star()), f"{_alias_name(self.intent.main)}_count" if not self.intent.dims else "count"
+            return exp.Count(
+                this=exp.Star()
+            ), f"{_alias_name(self.intent.main)}_count" if not self.intent.dims else "count"
         if m.agg == "count_distinct":
             assert col is not None
             return exp.Count(this=exp.Distinct(expressions=[col])), f"distinct_{name}_count"
@@ -139,16 +154,23 @@ class Builder:
             hundred = exp.Literal.number("100.0")
             if col is not None:
                 num = exp.Sum(this=exp.Case(ifs=[exp.If(this=cond, true=col)], default=exp.Literal.number(0)))
-                return exp.Div(this=exp.Mul(this=hundred, expression=num), expression=exp.Sum(this=col.copy())), f"pct_{name}"
-            case = exp.Case(ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0))
+                return exp.Div(
+                    this=exp.Mul(this=hundred, expression=num), expression=exp.Sum(this=col.copy())
+                ), f"pct_{name}"
+            case = exp.Case(
+                ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0)
+            )
             return exp.Mul(this=hundred, expression=exp.Avg(this=case)), "pct"
         if m.agg == "share":
             inner: exp.Expression = exp.Sum(this=col) if col is not None else exp.Count(this=exp.Star())
-            total = exp.Window(this=inner.copy(), partition_by=None)
             total = exp.Window(this=exp.Sum(this=inner.copy()))
-            return exp.Div(this=exp.Mul(this=exp.Literal.number("100.0"), expression=inner), expression=total), f"pct_{name or 'count'}"
+            return exp.Div(
+                this=exp.Mul(this=exp.Literal.number("100.0"), expression=inner), expression=total
+            ), f"pct_{name or 'count'}"
         assert col is not None
-        func = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[m.agg]
+        func = cast(
+            type[exp.Expression], {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[m.agg]
+        )
         prefix = {"sum": "total", "avg": "avg", "min": "min", "max": "max"}[m.agg]
         return func(this=col), f"{prefix}_{name}"
 
@@ -194,7 +216,10 @@ class Builder:
             group.append(expr.copy())
             if d.label is not None:
                 label = self.column(d.label)
-                select = select.select(exp.alias_(label, f"{_alias_name(d.label.table)}_{_alias_name(d.label.column or '')}"), copy=False)
+                select = select.select(
+                    exp.alias_(label, f"{_alias_name(d.label.table)}_{_alias_name(d.label.column or '')}"),
+                    copy=False,
+                )
                 group.append(label.copy())
         aliases: list[str] = []
         for m in intent.measures:
@@ -208,15 +233,16 @@ class Builder:
             main = self.schema.table(intent.main)
             assert main is not None
             label_el = self._label_of_rows()
-            label = label_el if label_el is not None and label_el.table == main.name else None
             if label_el is not None:
                 cols.append(label_el)
             cols += [e for e in intent.select if e not in cols]
             if intent.order_column is not None and intent.order_column not in cols:
                 cols.append(intent.order_column)
             if not cols or label_el is None:
-                select = select.select(exp.Star(), copy=False) if not self.qualify else select.select(
-                    exp.Column(this=exp.Star(), table=_ident(main.name)), copy=False
+                select = (
+                    select.select(exp.Star(), copy=False)
+                    if not self.qualify
+                    else select.select(exp.Column(this=exp.Star(), table=_ident(main.name)), copy=False)
                 )
                 cols = [c for c in cols if c.table != main.name]
             for e in cols:
@@ -237,9 +263,16 @@ class Builder:
                 if d.bucket is None and self._kind(d.column) == "text":
                     col = self.column(d.column)
                     blank = exp.NEQ(this=col.copy(), expression=exp.Literal.string(""))
-                    select = select.where(exp.And(this=exp.Not(this=exp.Is(this=col, expression=exp.Null())), expression=blank), copy=False)
+                    select = select.where(
+                        exp.And(this=exp.Not(this=exp.Is(this=col, expression=exp.Null())), expression=blank),
+                        copy=False,
+                    )
         if intent.order_measure is not None and intent.measures:
-            order.append(exp.Ordered(this=exp.column(aliases[intent.order_measure]), desc=intent.descending, nulls_first=False))
+            order.append(
+                exp.Ordered(
+                    this=exp.column(aliases[intent.order_measure]), desc=intent.descending, nulls_first=False
+                )
+            )
             for g in group:
                 order.append(exp.Ordered(this=g.copy()))
         elif group and intent.measures:

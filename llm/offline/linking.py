@@ -18,7 +18,10 @@ from llm.offline import lexicon
 from llm.offline.text import Token, has_cjk, lemma, name_lemmas, stem, tokenize
 
 _MAX_NGRAM = 4
-_CUE_WORDS = frozenset(w for words in lexicon.CUES_EN.values() for w in words if " " not in w) | {"number", "average"}
+_CUE_WORDS = frozenset(w for words in lexicon.CUES_EN.values() for w in words if " " not in w) | {
+    "number",
+    "average",
+}
 _ZH_SPLIT = re.compile(r"[（）()，,。.;；:：、/\s]+|如|例如|含|表示|为空|均为")
 _EN_CLAUSE = re.compile(r"[,.;:(]")
 
@@ -112,7 +115,9 @@ def _build(schema: Schema) -> SchemaIndex:
         index.add_en(t_lem, t_el, 1.0)
         if len(t_lem) > 1:
             index.add_en(t_lem[-1:], t_el, 0.7)
-        entity = re.search(r"\brows? (?:per|for each|for every) ([A-Za-z]+)", table.description_en, re.IGNORECASE)
+        entity = re.search(
+            r"\brows? (?:per|for each|for every) ([A-Za-z]+)", table.description_en, re.IGNORECASE
+        )
         if entity:
             index.add_en((lemma(entity.group(1)),), t_el, 0.8)
         for phrase in _ZH_SPLIT.split(table.description_zh.split("：")[0]):
@@ -233,27 +238,46 @@ def _search_value_index(question: str, index: SchemaIndex, values: Any) -> list[
         for m in re.finditer(r"[A-Za-z]+", question):
             word = m.group(0)
             base = stem(word)
-            if base != word.lower() and word.lower() not in lexicon.STOPWORDS_EN and lemma(word) not in lexicon.SYNONYMS:
+            if (
+                base != word.lower()
+                and word.lower() not in lexicon.STOPWORDS_EN
+                and lemma(word) not in lexicon.SYNONYMS
+            ):
                 hits.extend(_Hit(h, m.start(), m.end()) for h in values.lookup(base))
     except Exception:  # a broken value index must not break SQL writing
         return out
     for hit in hits:
         table, column, value = _field(hit, "table"), _field(hit, "column"), _field(hit, "value")
         start, end = _field(hit, "start"), _field(hit, "end")
-        if not (table and column and value) or not isinstance(start, int) or not isinstance(end, int) or start < 0:
+        if (
+            not (table and column and value)
+            or not isinstance(start, int)
+            or not isinstance(end, int)
+            or start < 0
+        ):
             continue
         col = _column(index.schema, table, column)
         phrase = question[start:end]
         in_list = bool(_field(hit, "in_list"))
-        if col is not None and not in_list and (col.distinct_count or 0) > 500 and " " not in phrase.strip() and not has_cjk(phrase):
+        if (
+            col is not None
+            and not in_list
+            and (col.distinct_count or 0) > 500
+            and " " not in phrase.strip()
+            and not has_cjk(phrase)
+        ):
             if phrase != str(value)[: len(phrase)] and phrase.lower() != phrase.upper():
                 continue  # a single lower-case word is rarely a title or a name
             if phrase.islower():
                 continue
-        if _short_code(str(value)) and (phrase != str(value) or (col is not None and (col.distinct_count or 0) > 500)):
+        if _short_code(str(value)) and (
+            phrase != str(value) or (col is not None and (col.distinct_count or 0) > 500)
+        ):
             if not has_cjk(phrase):
                 continue
-        if phrase.islower() and all(w in lexicon.STOPWORDS_EN or lemma(w) in lexicon.SYNONYMS for w in phrase.split()):
+        if phrase.islower() and all(
+            w in lexicon.STOPWORDS_EN or lemma(w) in lexicon.SYNONYMS for w in phrase.split()
+        ):
             continue  # "the films" is not the company "The Film Company"
         ref = ValueRef(table, column, str(value), bool(_field(hit, "in_list")))
         out.append(Mention(start, end, phrase, values=[ref]))
@@ -301,10 +325,10 @@ def link(question: str, schema: Schema, values: Any = None) -> tuple[list[Token]
     candidates: list[Mention] = []
     # Chinese description phrases, matched on the raw text.
     if has_cjk(question):
-        for phrase, els in index.zh.items():
+        for phrase, zh_els in index.zh.items():
             pos = question.find(phrase)
             if pos >= 0:
-                candidates.append(Mention(pos, pos + len(phrase), phrase, elements=list(els)))
+                candidates.append(Mention(pos, pos + len(phrase), phrase, elements=list(zh_els)))
     # Lemma n-grams over tokens; a Chinese gloss may be several lemmas sharing one token span.
     seq: list[tuple[str, Token]] = []
     for tok in tokens:

@@ -17,8 +17,8 @@ from datasources.schema import Column, Schema, Table
 from llm.base import WriterError
 from llm.offline import lexicon
 from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
-from llm.offline.linking import Element, Mention, ValueRef, is_list_column, name_lemmas
-from llm.offline.text import Token, parse_number
+from llm.offline.linking import Element, Mention, ValueRef, is_list_column
+from llm.offline.text import Token, name_lemmas, parse_number
 
 _CLASSIFIERS = "个名家部架条位种只次"
 _NUM_RE = re.compile(r"^(\d+(?:\.\d+)?%?|[零〇一二两三四五六七八九十百千万]+)[" + _CLASSIFIERS + r"]?$")
@@ -86,15 +86,23 @@ def _number_cues(question: str, tokens: list[Token], i: int, cues: list[Cue]) ->
     tok = tokens[i]
     nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
     prev = tokens[i - 1].text if i > 0 else ""
-    if tok.text in lexicon.MONTHS_EN and (tok.text != "may" or question[tok.start].isupper()) and tok.text not in (
-        "mar", "dec", "jan", "sep", "oct", "nov", "aug", "apr", "jun", "jul", "feb"
-    ) or tok.text in ("jan", "feb", "aug", "sept", "oct", "nov", "dec") and question[tok.start].isupper():
+    if (
+        tok.text in lexicon.MONTHS_EN
+        and (tok.text != "may" or question[tok.start].isupper())
+        and tok.text not in ("mar", "dec", "jan", "sep", "oct", "nov", "aug", "apr", "jun", "jul", "feb")
+        or tok.text in ("jan", "feb", "aug", "sept", "oct", "nov", "dec")
+        and question[tok.start].isupper()
+    ):
         cues.append(Cue("month", tok.start, tok.end, tok.text, lexicon.MONTHS_EN[tok.text]))
         return
     m = _NUM_RE.match(tok.text)
     if m is None and not (tok.text in lexicon.EN_NUMBERS and tok.text not in ("a", "an")):
         if tok.text in ("a", "an", "half") and nxt in lexicon.HOUR_WORDS:
-            cues.append(Cue("number_hours", tok.start, tokens[i + 1].end, tok.text, 0.5 if tok.text == "half" else 1.0))
+            cues.append(
+                Cue(
+                    "number_hours", tok.start, tokens[i + 1].end, tok.text, 0.5 if tok.text == "half" else 1.0
+                )
+            )
         return
     value = parse_number(m.group(1) if m else tok.text)
     if value is None:
@@ -105,7 +113,10 @@ def _number_cues(question: str, tokens: list[Token], i: int, cues: list[Cue]) ->
         cues.append(Cue("day", tok.start, tokens[i + 1].end, tok.text + nxt, int(value)))
     elif value.is_integer() and 1900 <= value <= 2100 and "%" not in tok.text:
         cues.append(Cue("year", tok.start, tok.end, tok.text, int(value)))
-    elif nxt in lexicon.HOUR_WORDS or nxt + (tokens[i + 2].text if i + 2 < len(tokens) else "") in lexicon.HOUR_WORDS:
+    elif (
+        nxt in lexicon.HOUR_WORDS
+        or nxt + (tokens[i + 2].text if i + 2 < len(tokens) else "") in lexicon.HOUR_WORDS
+    ):
         cues.append(Cue("number_hours", tok.start, tokens[i + 1].end, tok.text, value))
     else:
         kind = "number"
@@ -150,11 +161,40 @@ class Parser:
 
     def gap_words(self, start: int, end: int) -> list[Token]:
         """Tokens strictly between two offsets, minus filler words."""
-        filler = {"the", "a", "an", "of", "的", "是", "有", "in", "for", "with", "and", "that", "each", "個",
-                  "are", "is", "was", "were", "do", "does", "did", "have", "has", "had", "all", "to", "by"}
+        filler = {
+            "the",
+            "a",
+            "an",
+            "of",
+            "的",
+            "是",
+            "有",
+            "in",
+            "for",
+            "with",
+            "and",
+            "that",
+            "each",
+            "個",
+            "are",
+            "is",
+            "was",
+            "were",
+            "do",
+            "does",
+            "did",
+            "have",
+            "has",
+            "had",
+            "all",
+            "to",
+            "by",
+        }
         return [t for t in self.tokens if start <= t.start and t.end <= end and t.text not in filler]
 
-    def near_before(self, pos: int, kinds: Iterable[str], window: int = 2, max_between: int = 1) -> Cue | None:
+    def near_before(
+        self, pos: int, kinds: Iterable[str], window: int = 2, max_between: int = 1
+    ) -> Cue | None:
         """The closest cue of ``kinds`` ending before ``pos`` with at most ``window`` content words between."""
         kinds = tuple(kinds)
         best: Cue | None = None
@@ -222,12 +262,12 @@ class Parser:
                 best[el.table] = max(best.get(el.table, 0.0), w)
             for v in m.values:
                 best[v.table] = max(best.get(v.table, 0.0), 0.8)
-            for t, w in best.items():
-                scores[t] += w
-        for t in self.schema.tables:
-            linked = {fk.ref_table for fk in t.foreign_keys if scores.get(fk.ref_table, 0) > 0}
-            if scores[t.name] > 0:
-                scores[t.name] += 0.2 * len(linked)
+            for name, w in best.items():
+                scores[name] += w
+        for table in self.schema.tables:
+            linked = {fk.ref_table for fk in table.foreign_keys if scores.get(fk.ref_table, 0) > 0}
+            if scores[table.name] > 0:
+                scores[table.name] += 0.2 * len(linked)
         if not any(scores.values()):
             if len(self.schema.tables) == 1:
                 return self.schema.tables[0].name
@@ -247,7 +287,12 @@ class Parser:
             if el.table != self.main and el.table not in reach:
                 continue
             s = w + (0.35 if el.table == self.main else 0.0)
-            if prefer == "measure" and el.column is not None and self.is_numeric(el) and not self.is_time_part(el):
+            if (
+                prefer == "measure"
+                and el.column is not None
+                and self.is_numeric(el)
+                and not self.is_time_part(el)
+            ):
                 s += 0.3
             if prefer == "dim" and self.is_dimension_like(el):
                 s += 0.3
@@ -307,7 +352,20 @@ def parse(question: str, schema: Schema, tokens: list[Token], mentions: list[Men
 
 def describe_agg(agg: Agg) -> str:
     """Upper-case SQL name of an aggregate for traces."""
-    return {"count_distinct": "COUNT(DISTINCT)", "pct": "percentage", "share": "share of total"}.get(agg, agg.upper())
+    return {"count_distinct": "COUNT(DISTINCT)", "pct": "percentage", "share": "share of total"}.get(
+        agg, agg.upper()
+    )
 
 
-__all__ = ["Cue", "Dimension", "Filter", "Intent", "Measure", "Parser", "describe_agg", "find_cues", "is_list_column", "parse"]
+__all__ = [
+    "Cue",
+    "Dimension",
+    "Filter",
+    "Intent",
+    "Measure",
+    "Parser",
+    "describe_agg",
+    "find_cues",
+    "is_list_column",
+    "parse",
+]

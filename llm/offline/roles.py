@@ -5,8 +5,9 @@ from __future__ import annotations
 from llm.base import WriterError
 from llm.offline import lexicon
 from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
-from llm.offline.linking import Element, Mention, name_lemmas
+from llm.offline.linking import Element, Mention
 from llm.offline.parse import Cue, Parser
+from llm.offline.text import name_lemmas
 
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
 _AGG_CUES = ("avg", "sum", "max", "min")
@@ -35,8 +36,10 @@ def _time_column(p: Parser, part: str) -> tuple[Element, str | None] | None:
 
 def _minutes(p: Parser, el: Element) -> bool:
     c = p.col(el)
-    return "minute" in c.description_en.lower() or "分钟" in c.description_zh or bool(
-        {"delay", "time", "runtime"} & set(name_lemmas(c.name))
+    return (
+        "minute" in c.description_en.lower()
+        or "分钟" in c.description_zh
+        or bool({"delay", "time", "runtime"} & set(name_lemmas(c.name)))
     )
 
 
@@ -51,12 +54,14 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
 
     # Time buckets ("monthly", "by month", 每月).
     for c in p.cues_of("bucket"):
-        part = c.kind.split(":")[1]
-        found = _time_column(p, part) if part != "decade" else _time_column(p, "year")
+        unit_name = c.kind.split(":")[1]
+        found = _time_column(p, unit_name) if unit_name != "decade" else _time_column(p, "year")
         if found and not any(d.column == found[0] for d in intent.dims):
-            bucket = found[1] if part != "decade" else "decade"
+            bucket = found[1] if unit_name != "decade" else "decade"
             intent.dims.append(Dimension(found[0], bucket))
-            intent.trace.append(f"'{c.text}' → group by {found[0].label()}{' (' + bucket + ')' if bucket else ''}")
+            intent.trace.append(
+                f"'{c.text}' → group by {found[0].label()}{' (' + bucket + ')' if bucket else ''}"
+            )
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
 
     # Values → equality (or LIKE for list columns) filters.
@@ -71,7 +76,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         el = Element(v.table, v.column)
         op = ("not like" if negate else "like") if v.is_list else ("!=" if negate else "=")
         f = Filter(el, op, f"%{v.value}%" if v.is_list else v.value)
-        same = next((vf for _, vf in value_filters if vf.column == el and vf.op in ("=", "in") and op == "="), None)
+        same = next(
+            (vf for _, vf in value_filters if vf.column == el and vf.op in ("=", "in") and op == "="), None
+        )
         if same is not None:
             same.value = (same.value if same.op == "in" else [same.value]) + [v.value]
             same.op = "in"
@@ -79,9 +86,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             value_filters.append((m.start, f))
         intent.trace.append(f"'{m.text}' → value of {el.label()}")
         nxt = next((j for j, other in enumerate(p.mentions) if other.start >= m.end), None)
-        if nxt is not None and p.mentions[nxt].lemmas[:1] in (("departure",), ("arrival",)) and not p.gap_words(m.end, p.mentions[nxt].start):
+        if (
+            nxt is not None
+            and p.mentions[nxt].lemmas[:1] in (("departure",), ("arrival",))
+            and not p.gap_words(m.end, p.mentions[nxt].start)
+        ):
             used.add(nxt)  # "从JFK出发", "departing JFK": a direction word, not a column
-        for j, other in enumerate(p.mentions):  # "Furniture category", "region West": the column word is part of the value
+        for j, other in enumerate(
+            p.mentions
+        ):  # "Furniture category", "region West": the column word is part of the value
             if j != i and any(e == el for e, _ in other.elements):
                 gap = p.gap_words(min(m.end, other.end), max(m.start, other.start))
                 if len(gap) <= 1:
@@ -104,7 +117,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if cmp_cue is not None and c.kind == "year":
             op = ">=" if cmp_cue.text in ("since", "以来", "起") else _CMP[cmp_cue.kind]
             used_cues.add(id(cmp_cue))
-        if any(f.column == el and f.part == part and f.op == "=" for f in intent.filters) and c.kind == "year":
+        if (
+            any(f.column == el and f.part == part and f.op == "=" for f in intent.filters)
+            and c.kind == "year"
+        ):
             prev = next(f for f in intent.filters if f.column == el and f.part == part and f.op == "=")
             prev.op, prev.value2 = "between", c.value
             continue
@@ -119,8 +135,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         after = p.near_after(n.end, ("max", "min"), window=0)
         sup_before = p.near_before(n.start, ("max", "min"), window=0)
         cmp_after = p.near_after(n.end, ("gt", "ge", "lt", "le"), window=1)
-        if (before is not None and before.kind in ("top", "bottom")) or after is not None or (
-            sup_before is not None and cmp_after is None and float(n.value).is_integer() and n.kind == "number"
+        if (
+            (before is not None and before.kind in ("top", "bottom"))
+            or after is not None
+            or (
+                sup_before is not None
+                and cmp_after is None
+                and float(n.value).is_integer()
+                and n.kind == "number"
+            )
         ):
             intent.limit = int(n.value)
             used_cues.add(id(n))
@@ -149,23 +172,29 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             used.add(unit)  # "200 minutes", "300 seats": the unit word after the number
         op = _CMP.get(cmp_cue.kind, ">")
         if cmp_cue.kind == "between":
-            other = next((m for m in numbers if m.start > n.end and id(m) not in used_cues), None)
-            if other is None:
+            second = next((x for x in numbers if x.start > n.end and id(x) not in used_cues), None)
+            if second is None:
                 continue
-            used_cues.add(id(other))
-            f = Filter(el, "between", value, other.value * 60 if other.kind == "number_hours" and _minutes(p, el) else other.value)
+            used_cues.add(id(second))
+            high = second.value * 60 if second.kind == "number_hours" and _minutes(p, el) else second.value
+            f = Filter(el, "between", value, high)
         else:
             f = Filter(el, op, int(value) if float(value).is_integer() else value)
         used_cues.add(id(n))
         used.update(j for j, mm in enumerate(p.mentions) if _overlaps(mm, n))
         conds.append(f)
-        intent.trace.append(f"'{p.q[min(cmp_cue.start, n.start):max(cmp_cue.end, n.end)]}' → {f.describe()}")
+        intent.trace.append(
+            f"'{p.q[min(cmp_cue.start, n.start) : max(cmp_cue.end, n.end)]}' → {f.describe()}"
+        )
 
     # Adjective conditions: "delayed", "unprofitable", 亏损.
     cond_measures: list[tuple[Mention, Element, Cue | None]] = []
     for c in p.cues_of("cond"):
         lem, op, val = lexicon.CONDITIONS[c.text]
-        col = next((cc for cc in p.table(p.main).columns if lem in name_lemmas(cc.name) and cc.kind == "number"), None)
+        col = next(
+            (cc for cc in p.table(p.main).columns if lem in name_lemmas(cc.name) and cc.kind == "number"),
+            None,
+        )
         if col is None:
             continue
         el = Element(p.main, col.name)
@@ -183,6 +212,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     measures: list[tuple[Mention, Element, Cue | None]] = []
     dims: list[tuple[Mention, Element, bool]] = []
     entity: Mention | None = None
+    labels: dict[int, Element] = {}  # dimension mention -> readable label column through a foreign key
     others: list[tuple[Mention, str]] = []  # other-table mentions (dimension via foreign key)
     count_cues = p.cues_of("count")
     for i, m in enumerate(p.mentions):
@@ -191,9 +221,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         group_cue = p.near_before(m.start, _GROUP_CUES, window=2)
         agg_cue = p.near_before(m.start, _AGG_CUES, window=2, max_between=0)
         prefer = "dim" if group_cue is not None else "measure" if agg_cue is not None else ""
-        el = p.pick(m, prefer)
-        if el is None:
+        picked = p.pick(m, prefer)
+        if picked is None:
             continue
+        el = picked
         if el.column is None:
             if el.table == p.main:
                 entity = entity or m
@@ -206,12 +237,17 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if p.is_dimension_like(el):
             dims.append((m, el, group_cue is not None or _after_superlative(p, m)))
             via = next(
-                (fk for fk in p.table(el.table).foreign_keys if fk.column == el.column and any(e.table == fk.ref_table and e.column is None for e, _ in m.elements)),
+                (
+                    fk
+                    for fk in p.table(el.table).foreign_keys
+                    if fk.column == el.column
+                    and any(e.table == fk.ref_table and e.column is None for e, _ in m.elements)
+                ),
                 None,
             )
             label = p.label_column(via.ref_table) if via is not None else None
             if via is not None and label is not None:
-                setattr(m, "_label", Element(via.ref_table, label.name))
+                labels[id(m)] = Element(via.ref_table, label.name)
         else:
             after_agg = p.near_after(m.end, ("sum", "avg"), window=0)
             measures.append((m, el, agg_cue or after_agg))
@@ -231,44 +267,66 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if ref_table != table:
             continue
         el = Element(p.main, main_col)
-        if any(d.column == el for _, d, _ in [(None, x[1], None) for x in dims]):
+        if any(x[1] == el for x in dims):
             continue
         grouped = p.near_before(m.start, _GROUP_CUES, window=2) is not None or _after_superlative(p, m)
         dims.append((m, el, grouped))
         if label is not None:
-            setattr(m, "_label", Element(table, label.name))
+            labels[id(m)] = Element(table, label.name)
 
     superlative = sup[0] if sup else None
     counting = bool(count_cues)
     percent = p.has("percent")
-    has_agg_word = bool(p.cues_of(*_AGG_CUES)) or counting or percent
 
     # Count targets: "how many airlines" → COUNT(DISTINCT carrier) unless it is the main table itself.
     count_distinct: Element | None = None
     for c in count_cues:
-        after = [m for m in p.mentions if m.start >= c.end]
-        first = min(after, key=lambda m: m.start) if after else None
-        target = next((d for d in dims if not d[2] and first is not None and d[0] is first and len(p.gap_words(c.end, first.start)) <= 2), None)
-        if target is None:
-            target = next((d for d in dims if not d[2] and 0 <= c.start - d[0].end <= 6 and p.q[d[0].end:c.start].strip(" 的有是") == ""), None)
-        if target is not None and not p.near_before(target[0].start, ("by",), window=1):
-            count_distinct = target[1]
-            dims.remove(target)
+        following = [m for m in p.mentions if m.start >= c.end]
+        first_after = min(following, key=lambda m: m.start) if following else None
+        counted = next(
+            (
+                d
+                for d in dims
+                if not d[2]
+                and first_after is not None
+                and d[0] is first_after
+                and len(p.gap_words(c.end, first_after.start)) <= 2
+            ),
+            None,
+        )
+        if counted is None:
+            counted = next(
+                (
+                    d
+                    for d in dims
+                    if not d[2]
+                    and 0 <= c.start - d[0].end <= 6
+                    and p.q[d[0].end : c.start].strip(" 的有是") == ""
+                ),
+                None,
+            )
+        if counted is not None and not p.near_before(counted[0].start, ("by",), window=1):
+            count_distinct = counted[1]
+            dims.remove(counted)
 
     prev_dim_end = 0
     dims.sort(key=lambda d: d[0].start)
     for m, el, grouped in dims:
         prev_dim = intent.dims[-1] if intent.dims else None
-        joined = p.q[prev_dim_end:m.start].strip().lower() if prev_dim is not None else ""
-        bare_group = not grouped and prev_dim is not None and joined in ("and", "&", ",", "和", "与", "及", "、", "以及")
+        joined = p.q[prev_dim_end : m.start].strip().lower() if prev_dim is not None else ""
+        bare_group = (
+            not grouped
+            and prev_dim is not None
+            and joined in ("and", "&", ",", "和", "与", "及", "、", "以及")
+        )
         prev_dim_end = m.end
-        label = getattr(m, "_label", None)
+        dim_label = labels.get(id(m))
         if grouped or bare_group:
             prev_dim_end = m.end
             if not any(d.column == el for d in intent.dims):
-                intent.dims.append(Dimension(el, None, label))
-                via = f" (named by {label.label()} via {el.label()})" if label is not None else ""
-                intent.trace.append(f"'{m.text}' → group by {el.label()}{via}")
+                intent.dims.append(Dimension(el, None, dim_label))
+                named = f" (named by {dim_label.label()} via {el.label()})" if dim_label is not None else ""
+                intent.trace.append(f"'{m.text}' → group by {el.label()}{named}")
         else:
             intent.select.append(el)
 
@@ -340,12 +398,12 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             intent.limit = 1 if which or not p.has("top") else 10
     elif superlative is not None and not intent.measures:
         # Row-level: "which flight had the longest delay", "top 10 movies by box office".
-        target = next((el for m, el, _ in measures), None)
-        if target is None:
-            col = [el for el in intent.select if p.is_numeric(el)]
-            target = col[0] if col else None
-        if target is not None:
-            intent.order_column = target
+        order_col = next((x[1] for x in measures), None)
+        if order_col is None:
+            numeric = [x for x in intent.select if p.is_numeric(x)]
+            order_col = numeric[0] if numeric else None
+        if order_col is not None:
+            intent.order_column = order_col
             intent.descending = superlative.kind == "max"
             intent.limit = intent.limit or (1 if which or not p.has("top") else 10)
     elif intent.limit is not None and intent.dims and intent.measures:
@@ -361,7 +419,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         intent.select = _unique(row_cols)
         if intent.order_column is None and p.has("max", "min") is False and intent.limit is None:
             pass
-    if not intent.dims and not intent.measures and intent.order_column is None and not intent.select and not intent.filters:
+    if (
+        not intent.dims
+        and not intent.measures
+        and intent.order_column is None
+        and not intent.select
+        and not intent.filters
+    ):
         raise WriterError("I could not understand the question.", kind="not_understood")
     return intent
 
@@ -378,7 +442,9 @@ def _one_to_one(p: Parser, main_col: str, other: str) -> bool:
     """Whether the main table and ``other`` share a key one-to-one (omdb and tomatoes by ID)."""
     main, ref = p.table(p.main), p.table(other)
     col = main.column(main_col)
-    return bool(col is not None and col.primary_key) or (main.row_count is not None and main.row_count == ref.row_count)
+    return bool(col is not None and col.primary_key) or (
+        main.row_count is not None and main.row_count == ref.row_count
+    )
 
 
 def _percent_scale(p: Parser, el: Element) -> bool:

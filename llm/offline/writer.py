@@ -71,7 +71,9 @@ def analyze_question(question: str) -> QuestionAnalysis:
     tokens = tokenize(q)
     terms = tuple(
         dict.fromkeys(
-            t.text for t in tokens if (t.zh and len(t.text) > 1 or not t.zh and t.text not in lexicon.STOPWORDS_EN)
+            t.text
+            for t in tokens
+            if (t.zh and len(t.text) > 1 or not t.zh and t.text not in lexicon.STOPWORDS_EN)
         )
     )
     words = _WORD.findall(low)
@@ -79,13 +81,17 @@ def analyze_question(question: str) -> QuestionAnalysis:
         hit = re.search(rf"\b{re.escape(pattern)}\b", low) if pattern.isascii() else pattern in q
         if hit and len(terms) <= 6:
             return QuestionAnalysis(language, False, "This does not look like a question about data.", terms)
-    known_zh = any(w in q for w in lexicon.QUESTION_WORDS_ZH) or any(t.zh and t.lemma != t.text for t in tokens)
+    known_zh = any(w in q for w in lexicon.QUESTION_WORDS_ZH) or any(
+        t.zh and t.lemma != t.text for t in tokens
+    )
     known_en = any(w in lexicon.QUESTION_WORDS_EN for w in words) or any(
         t.lemma != t.text or t.lemma in lexicon.SYNONYMS for t in tokens if not t.zh
     )
     vowels = sum(ch in "aeiou" for ch in "".join(words))
     letters = len("".join(words))
-    gibberish = language == "en" and (letters > 0 and vowels / letters < 0.2 or not known_en and len(words) < 3)
+    gibberish = language == "en" and (
+        letters > 0 and vowels / letters < 0.2 or not known_en and len(words) < 3
+    )
     if language == "zh" and not known_zh and not words:
         return QuestionAnalysis(language, False, "This does not look like a question about data.", terms)
     if gibberish or (language == "en" and not known_en and not any(ch.isdigit() for ch in q)):
@@ -143,8 +149,12 @@ class OfflineWriter:
 
     async def explain(self, request: ExplainRequest, emit: Emit) -> str:
         """A sentence or two describing the result, in the request's locale."""
-        text = explain_result(request.columns, request.rows, request.row_count, request.truncated, request.locale)
-        words = text.split(" ") if request.locale == "en" else [text[i : i + 12] for i in range(0, len(text), 12)]
+        text = explain_result(
+            request.columns, request.rows, request.row_count, request.truncated, request.locale
+        )
+        words = (
+            text.split(" ") if request.locale == "en" else [text[i : i + 12] for i in range(0, len(text), 12)]
+        )
         step = max(1, len(words) // 3)
         for i in range(0, len(words), step):
             piece = (" " if request.locale == "en" else "").join(words[i : i + step])
@@ -160,7 +170,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def explain_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], row_count: int, truncated: bool, locale: str) -> str:
+def explain_result(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], row_count: int, truncated: bool, locale: str
+) -> str:
     """Describe a result: a single value, or the range of the last numeric column over the groups."""
     zh = locale == "zh"
     if not rows:
@@ -169,9 +181,16 @@ def explain_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], row_co
         parts = [f"{c} = {_fmt(v)}" for c, v in zip(columns, rows[0], strict=False)]
         return ("结果：" + "，".join(parts) + "。") if zh else ("Result: " + ", ".join(parts) + ".")
     num_idx = next(
-        (i for i in range(len(columns) - 1, -1, -1) if all(isinstance(r[i], int | float) or r[i] is None for r in rows)), None
+        (
+            i
+            for i in range(len(columns) - 1, -1, -1)
+            if all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+        ),
+        None,
     )
-    label_idx = next((i for i in range(len(columns)) if i != num_idx and any(isinstance(r[i], str) for r in rows)), 0)
+    label_idx = next(
+        (i for i in range(len(columns)) if i != num_idx and any(isinstance(r[i], str) for r in rows)), 0
+    )
     more = "+" if truncated else ""
     if num_idx is None or num_idx == label_idx:
         return f"共 {row_count}{more} 行结果。" if zh else f"{row_count}{more} rows returned."

@@ -10,7 +10,9 @@ from llm.offline import OfflineWriter, analyze_question, score_question
 from llm.offline.text import tokenize
 
 
-async def ask(registry: Any, ds: str, question: str, locale: str = "en") -> tuple[list[str], list[tuple[Any, ...]], list[Chunk]]:
+async def ask(
+    registry: Any, ds: str, question: str, locale: str = "en"
+) -> tuple[list[str], list[tuple[Any, ...]], list[Chunk]]:
     chunks: list[Chunk] = []
     request = SQLRequest(question, registry.schema(ds), locale=locale, values=registry.values(ds))  # type: ignore[arg-type]
     draft = await OfflineWriter().write_sql(request, chunks.append)
@@ -24,7 +26,9 @@ def rows_of(registry: Any, ds: str, sql: str) -> list[tuple[Any, ...]]:
 
 async def test_count_with_value_and_month_filters(offline_registry: Any) -> None:
     _, rows, _ = await ask(offline_registry, "flights", "how many flights departed from EWR in March?")
-    assert rows == rows_of(offline_registry, "flights", "SELECT COUNT(*) FROM flights WHERE origin='EWR' AND month=3")
+    assert rows == rows_of(
+        offline_registry, "flights", "SELECT COUNT(*) FROM flights WHERE origin='EWR' AND month=3"
+    )
 
 
 async def test_average_grouped_through_a_foreign_key_names_the_group(offline_registry: Any) -> None:
@@ -38,7 +42,11 @@ async def test_average_grouped_through_a_foreign_key_names_the_group(offline_reg
 
 async def test_top_n_orders_by_the_measure(offline_registry: Any) -> None:
     _, rows, _ = await ask(offline_registry, "superstore", "top 3 states by profit")
-    expected = rows_of(offline_registry, "superstore", "SELECT state, SUM(profit) p FROM superstore GROUP BY 1 ORDER BY 2 DESC LIMIT 3")
+    expected = rows_of(
+        offline_registry,
+        "superstore",
+        "SELECT state, SUM(profit) p FROM superstore GROUP BY 1 ORDER BY 2 DESC LIMIT 3",
+    )
     assert [r[0] for r in rows] == [r[0] for r in expected]
 
 
@@ -53,7 +61,9 @@ async def test_group_by_two_dimensions(offline_registry: Any) -> None:
 
 
 async def test_numeric_comparison_in_hours_scales_to_minutes(offline_registry: Any) -> None:
-    _, rows, _ = await ask(offline_registry, "flights", "count flights with a departure delay of more than 3 hours")
+    _, rows, _ = await ask(
+        offline_registry, "flights", "count flights with a departure delay of more than 3 hours"
+    )
     assert rows == rows_of(offline_registry, "flights", "SELECT COUNT(*) FROM flights WHERE dep_delay > 180")
 
 
@@ -69,13 +79,19 @@ async def test_distinct_count(offline_registry: Any) -> None:
 
 async def test_ratio(offline_registry: Any) -> None:
     _, rows, _ = await ask(offline_registry, "superstore", "what percentage of orders are unprofitable")
-    expected = rows_of(offline_registry, "superstore", "SELECT 100.0 * AVG(CASE WHEN profit < 0 THEN 1 ELSE 0 END) FROM superstore")
+    expected = rows_of(
+        offline_registry,
+        "superstore",
+        "SELECT 100.0 * AVG(CASE WHEN profit < 0 THEN 1 ELSE 0 END) FROM superstore",
+    )
     assert rows[0][0] == pytest.approx(expected[0][0])
 
 
 async def test_year_filter_and_list_value(offline_registry: Any) -> None:
     _, rows, _ = await ask(offline_registry, "movies", "how many dramas were released after 2005")
-    expected = rows_of(offline_registry, "movies", "SELECT COUNT(*) FROM omdb WHERE Genre LIKE '%Drama%' AND Year > 2005")
+    expected = rows_of(
+        offline_registry, "movies", "SELECT COUNT(*) FROM omdb WHERE Genre LIKE '%Drama%' AND Year > 2005"
+    )
     assert rows == expected
 
 
@@ -95,7 +111,10 @@ async def test_row_level_superlative_joins_the_title(offline_registry: Any) -> N
     [
         ("各地区的平均利润", "SELECT region, AVG(profit) FROM superstore GROUP BY 1 ORDER BY 1"),
         ("家具类的销售额是多少", "SELECT SUM(sales) FROM superstore WHERE category = 'Furniture'"),
-        ("利润最低的3个子类别", "SELECT sub_category, SUM(profit) p FROM superstore GROUP BY 1 ORDER BY 2 LIMIT 3"),
+        (
+            "利润最低的3个子类别",
+            "SELECT sub_category, SUM(profit) p FROM superstore GROUP BY 1 ORDER BY 2 LIMIT 3",
+        ),
     ],
 )
 async def test_chinese_questions(offline_registry: Any, question: str, sql: str) -> None:
@@ -127,12 +146,16 @@ async def test_repair_without_a_named_column_gives_up() -> None:
         await OfflineWriter().write_sql(request, lambda c: None)
 
 
-@pytest.mark.parametrize("text", ["", "hello", "write me a poem about the sea", "asdkjh qwpoe zxcm", "你好", "讲个笑话"])
+@pytest.mark.parametrize(
+    "text", ["", "hello", "write me a poem about the sea", "asdkjh qwpoe zxcm", "你好", "讲个笑话"]
+)
 def test_non_questions_are_rejected(text: str) -> None:
     assert not analyze_question(text).is_data_question
 
 
-@pytest.mark.parametrize("text", ["total sales by region", "各地区的总销售额", "how many flights to LAX", "哪个导演的电影最多"])
+@pytest.mark.parametrize(
+    "text", ["total sales by region", "各地区的总销售额", "how many flights to LAX", "哪个导演的电影最多"]
+)
 def test_data_questions_are_accepted(text: str) -> None:
     analysis = analyze_question(text)
     assert analysis.is_data_question
@@ -150,7 +173,9 @@ def test_data_questions_are_accepted(text: str) -> None:
         ("票房最高的电影", "movies"),
     ],
 )
-def test_datasource_scoring_picks_the_right_datasource(offline_registry: Any, question: str, expected: str) -> None:
+def test_datasource_scoring_picks_the_right_datasource(
+    offline_registry: Any, question: str, expected: str
+) -> None:
     scores = {
         ds: score_question(question, offline_registry.schema(ds), offline_registry.values(ds)).score
         for ds in ("flights", "superstore", "movies")
@@ -163,7 +188,9 @@ async def test_works_on_a_user_table_without_descriptions(tmp_path: Any) -> None
 
     path = tmp_path / "shop.duckdb"
     con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE orders (customer_name VARCHAR, product VARCHAR, amount DOUBLE, order_date DATE)")
+    con.execute(
+        "CREATE TABLE orders (customer_name VARCHAR, product VARCHAR, amount DOUBLE, order_date DATE)"
+    )
     con.execute(
         "INSERT INTO orders VALUES ('Ann','Pen',3.5,'2024-01-03'),('Bob','Ink',10,'2024-02-01'),('Ann','Ink',8,'2024-02-09')"
     )
@@ -199,7 +226,9 @@ async def test_explain_describes_the_range_in_both_locales() -> None:
     text = await OfflineWriter().explain(request, chunks.append)
     assert "1.6" in text and "US Airways" in text and "20.0" in text and "Frontier" in text
     assert len(chunks) >= 2 and "".join(c.text for c in chunks) == text
-    zh = await OfflineWriter().explain(ExplainRequest("q", "s", ["name", "v"], rows, 3, False, locale="zh"), lambda c: None)
+    zh = await OfflineWriter().explain(
+        ExplainRequest("q", "s", ["name", "v"], rows, 3, False, locale="zh"), lambda c: None
+    )
     assert "Frontier" in zh and "从" in zh
 
 
