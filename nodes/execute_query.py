@@ -93,7 +93,7 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
     )
     capped = (f"（已截断为前 {run.row_count} 行）" if zh else f" (capped at {run.row_count})") if run.truncated else ""
     summary = (f"返回 {run.row_count} 行{capped}，耗时 {run.elapsed_ms:.0f} 毫秒" if zh
-               else f"{run.row_count} rows{capped} in {run.elapsed_ms:.0f} ms")
+               else f"{run.row_count} row{'' if run.row_count == 1 else 's'}{capped} in {run.elapsed_ms:.0f} ms")
     return {
         "result": result,
         "needs_repair": False,
