@@ -6,8 +6,10 @@ the app object. ``uv run sqlbot serve`` runs ``create_app()`` under uvicorn.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -29,6 +31,7 @@ EngineFactory = Callable[[Settings, AsyncExitStack], Awaitable[tuple[Engine, Reg
 """Builds the engine (and the registry it uses); tests pass a scripted one."""
 
 HEARTBEAT_S = 5.0
+EXECUTOR_THREADS = 64
 
 
 async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engine, Registry]:
@@ -48,6 +51,7 @@ def create_app(
     *,
     engine_factory: EngineFactory = graph_engine,
     heartbeat_s: float = HEARTBEAT_S,
+    executor_threads: int = EXECUTOR_THREADS,
     static_dir: Path = meta.STATIC_DIR,
 ) -> FastAPI:
     """Build the app. Nothing is opened until the lifespan starts."""
@@ -56,6 +60,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            # Nodes run registry calls and queries in the default executor (asyncio.to_thread); its default
+            # size (cpu + 4) makes concurrent runs queue behind each other's queries before their first event.
+            executor = ThreadPoolExecutor(max_workers=executor_threads, thread_name_prefix="sqlbot")
+            asyncio.get_running_loop().set_default_executor(executor)
+            stack.callback(executor.shutdown, wait=False, cancel_futures=True)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             store = await Store.open(settings.data_dir / "chats.sqlite")
             stack.push_async_callback(store.close)
