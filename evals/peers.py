@@ -75,9 +75,13 @@ def tables_of(sql: str) -> list[str]:
     return list(seen)
 
 
+ANSWER = "The query result above answers the question: see the rows returned for the details."
+"""Every system's final answer is this same sentence, so answer length costs all of them alike."""
+
+
 def _answer(observation: str) -> str:
-    flat = " ".join(observation.split())
-    return f"The query returned: {flat[:160]}"
+    del observation  # the answer's content is not what is measured
+    return ANSWER
 
 
 class StandIn(OpenAIServer):
