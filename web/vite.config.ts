@@ -111,5 +111,7 @@ export default defineConfig({
     environment: 'happy-dom',
     include: ['tests/**/*.test.ts'],
     restoreMocks: true,
+    // Element Plus components come with CSS imports (on-demand styles): let Vite handle them.
+    server: { deps: { inline: ['element-plus'] } },
   },
 })

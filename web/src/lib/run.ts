@@ -18,6 +18,8 @@ export interface StepAttempt {
   output: string
   reasoning: string
   error?: ErrorInfo
+  /** The step's own one-line account (e.g. "query failed, sending it back for repair"). */
+  summary?: string
   duration?: number
 }
 
@@ -127,15 +129,15 @@ function findStep(state: RunState, id: string): StepState {
 }
 
 function archive(step: StepState): void {
-  if (step.output || step.reasoning || step.error) {
-    step.previous.push({
-      attempt: step.attempt,
-      output: step.output,
-      reasoning: step.reasoning,
-      error: step.error,
-      duration: step.duration,
-    })
-  }
+  if (step.status === 'pending' && !step.output && !step.error) return
+  step.previous.push({
+    attempt: step.attempt,
+    output: step.output,
+    reasoning: step.reasoning,
+    error: step.error,
+    summary: step.summary,
+    duration: step.duration,
+  })
 }
 
 function reset(step: StepState, status: StepStatus): void {
@@ -219,7 +221,9 @@ export function applyEvent(state: RunState, ev: ProtocolEvent): void {
       step.cached = Boolean(ev.result.cached)
       step.reused = Boolean(ev.result.reused) || step.reused
       step.error = undefined
-      if (!step.output && step.name === 'generate_sql') {
+      if (step.name === 'generate_sql') {
+        // The streamed text is the writer's raw output (a model may wrap it in a ``` fence); the
+        // completed step carries the SQL that will actually run.
         const sql = sqlOf(ev.result.data)
         if (sql) {
           step.output = sql
@@ -230,8 +234,13 @@ export function applyEvent(state: RunState, ev: ProtocolEvent): void {
     }
     case 'step_error': {
       const step = findStep(state, ev.stepId)
-      step.status = 'error'
-      step.error = ev.error
+      // A step stopped by a cancel did not fail: it shows as cancelled, without an error to retry.
+      if (ev.error.code === 'CANCELLED') {
+        step.status = 'cancelled'
+      } else {
+        step.status = 'error'
+        step.error = ev.error
+      }
       break
     }
     case 'final_complete': {

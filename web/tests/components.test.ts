@@ -1,0 +1,203 @@
+import { describe, expect, it, beforeEach } from 'vitest'
+import { mount, flushPromises } from '@vue/test-utils'
+import { computed, reactive } from 'vue'
+import { i18n } from '@/i18n'
+import StepProgress from '@/components/StepProgress.vue'
+import ErrorDisplay from '@/components/ErrorDisplay.vue'
+import EnhancedChatMessage from '@/components/EnhancedChatMessage.vue'
+import { applyEvent, newRun, overallProgress, type RunState } from '@/lib/run'
+import { DEFAULT_STREAMING_CONFIG } from '@/composables/useStreamingConfig'
+import type { AnswerRun } from '@/lib/answer'
+import { events } from './helpers'
+import type { ProtocolEvent } from '@/api/protocol'
+
+const global = { plugins: [i18n] }
+
+function stateAfter(name: string, stop?: (ev: ProtocolEvent) => boolean): RunState {
+  const state = reactive(newRun('q', 'zh')) as RunState
+  for (const ev of events(name)) {
+    if (stop?.(ev)) break
+    applyEvent(state, ev)
+  }
+  return state
+}
+
+/** Stop while the SQL is being written: its text has streamed, the step has not completed. */
+const midSql = () => (ev: ProtocolEvent) => ev.type === 'step_complete' && ev.stepId === 'step_004'
+
+function progressProps(state: RunState) {
+  return {
+    steps: state.steps,
+    overallProgress: overallProgress(state),
+    overallTitle: 'title',
+    isCompleted: ['succeeded', 'failed', 'cancelled'].includes(state.status),
+    status: state.status,
+  }
+}
+
+beforeEach(() => {
+  i18n.global.locale.value = 'zh-CN'
+})
+
+describe('StepProgress', () => {
+  it('shows each step with its status tag while an answer streams', () => {
+    // Stop in the middle of writing the SQL.
+    const state = stateAfter('success-zh.sse', midSql())
+    const w = mount(StepProgress, { props: progressProps(state), global })
+    const tags = w.findAll('[data-testid="step-tag"]').map((t) => t.text())
+    expect(tags.slice(0, 3)).toEqual(['已完成', '已完成', '已完成'])
+    expect(tags[3]).toBe('执行中')
+    expect(tags.slice(4)).toEqual(['等待中', '等待中', '等待中'])
+    expect(w.find('[data-testid="current-step"]').text()).toContain('生成SQL')
+    // The SQL streams into the open step, highlighted.
+    expect(w.find('[data-step="step_004"] .hljs-keyword').exists()).toBe(true)
+    expect(w.find('[data-testid="cancel"]').attributes('disabled')).toBeUndefined()
+  })
+
+  it('reaches 100% and disables cancel when the answer is done', () => {
+    const state = stateAfter('success-zh.sse')
+    const w = mount(StepProgress, { props: progressProps(state), global })
+    expect(w.find('[data-testid="overall-progress"]').attributes('aria-valuenow')).toBe('100')
+    expect(w.find('[data-testid="cancel"]').attributes('disabled')).toBeDefined()
+    expect(w.find('[data-testid="current-step"]').exists()).toBe(false)
+  })
+
+  it('a failed step: 失败 tag, its error, and retry emits the step id', async () => {
+    const state = stateAfter('step-error.sse')
+    const w = mount(StepProgress, { props: progressProps(state), global })
+    expect(w.find('[data-step="step_002"] [data-testid="step-tag"]').text()).toBe('失败')
+    expect(w.find('[data-step="step_002"] .step-error').exists()).toBe(true)
+    await w.find('[data-testid="retry-failed"]').trigger('click')
+    expect(w.emitted('retry')).toEqual([['step_002']])
+  })
+
+  it('hides and shows the step list', async () => {
+    const state = stateAfter('success-zh.sse')
+    const w = mount(StepProgress, { props: progressProps(state), global })
+    expect(w.find('.step-list').exists()).toBe(true)
+    await w.find('[data-testid="toggle-details"]').trigger('click')
+    expect(w.find('.step-list').exists()).toBe(false)
+    expect(w.emitted('toggleDetails')).toEqual([[false]])
+  })
+
+  it('speaks English when the locale is en', () => {
+    i18n.global.locale.value = 'en'
+    const state = stateAfter('success-zh.sse', midSql())
+    const w = mount(StepProgress, { props: progressProps(state), global })
+    const tags = w.findAll('[data-testid="step-tag"]').map((t) => t.text())
+    expect(tags).toContain('Running')
+    expect(tags).toContain('Pending')
+    expect(w.text()).toContain('Hide details')
+  })
+})
+
+describe('ErrorDisplay', () => {
+  const error = {
+    code: 'SQL_EXECUTION_FAILED' as const,
+    title: 'SQL执行失败',
+    message: '数据库无法执行该查询。',
+    suggestion: '换一种问法再试',
+    canRetry: true,
+    detail: 'Conversion Error',
+    level: 'error' as const,
+    stepId: 'step_005',
+  }
+
+  it('step error: title, message, suggestion, retry with loading, technical details', async () => {
+    const w = mount(ErrorDisplay, { props: { stepError: error, retrying: true }, global })
+    expect(w.text()).toContain('SQL执行失败')
+    expect(w.find('[data-testid="error-suggestion"]').text()).toBe('建议：换一种问法再试')
+    const retry = w.find('[data-testid="retry-step"]')
+    expect(retry.classes()).toContain('is-loading')
+    await w.setProps({ retrying: false })
+    await retry.trigger('click')
+    expect(w.emitted('retry')).toEqual([['step_005']])
+    await w.findAll('button').find((b) => b.text() === '查看详情')!.trigger('click')
+    expect(w.find('.error-traceback').text()).toContain('Conversion Error')
+  })
+
+  it('no retry button when the error cannot be retried', () => {
+    const w = mount(ErrorDisplay, { props: { stepError: { ...error, canRetry: false } }, global })
+    expect(w.find('[data-testid="retry-step"]').exists()).toBe(false)
+  })
+
+  it('global error: a result page with 重新开始', async () => {
+    const w = mount(ErrorDisplay, { props: { globalError: { ...error, code: 'NETWORK_ERROR' as const } }, global })
+    expect(w.find('.el-result').exists()).toBe(true)
+    await w.find('[data-testid="restart"]').trigger('click')
+    expect(w.find('[data-testid="restart"]').text()).toBe('重新开始')
+    expect(w.emitted('restart')).toHaveLength(1)
+  })
+})
+
+function fakeRun(state: RunState): AnswerRun {
+  return {
+    state,
+    isStreaming: computed(() => false),
+    isCompleted: computed(() => true),
+    overallProgress: computed(() => overallProgress(state)),
+    overallTitle: computed(() => '处理完成'),
+    cancelStreaming: async () => {},
+    regenerate: async () => {},
+    retryStep: async () => {},
+  }
+}
+
+describe('EnhancedChatMessage', () => {
+  const config = { ...DEFAULT_STREAMING_CONFIG }
+  const message = { id: 'm1', role: 'assistant' as const, content: '', timestamp: 0 }
+
+  it('a finished answer: status tag, explanation, table with pagination, SQL, regenerate and copy', async () => {
+    const state = stateAfter('success-en.sse')
+    const w = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    await flushPromises()
+    expect(w.find('[data-testid="message-status"]').text()).toBe('已完成')
+    expect(w.find('[data-testid="explanation"]').text()).toContain('12')
+    expect(w.find('[data-testid="result-table"]').exists()).toBe(true)
+    expect(w.find('[data-testid="result-table"]').text()).toContain('共 12 行')
+    expect(w.find('.el-pagination').exists()).toBe(true)
+    expect(w.find('[data-testid="truncated-note"]').exists()).toBe(false)
+    await w.find('[data-testid="copy"]').trigger('click')
+    expect(String(w.emitted('copy')![0][0])).toContain('```sql')
+    await w.find('[data-testid="regenerate"]').trigger('click')
+    expect(w.emitted('regenerate')).toEqual([['m1']])
+  })
+
+  it('says when the server capped the rows', async () => {
+    const state = stateAfter('success-en.sse')
+    state.output = { ...state.output!, truncated: true, rowCount: 5000 }
+    const w = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    expect(w.find('[data-testid="truncated-note"]').text()).toContain('5000')
+  })
+
+  it('a failed answer shows the step error with its suggestion and a retry', () => {
+    const state = stateAfter('step-error.sse')
+    const w = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    expect(w.find('[data-testid="message-status"]').text()).toBe('错误')
+    expect(w.find('[data-testid="step-error"]').exists()).toBe(true)
+    expect(w.find('[data-testid="error-suggestion"]').exists()).toBe(true)
+    expect(w.find('[data-testid="retry-step"]').exists()).toBe(true)
+  })
+
+  it('no retry button when retry is switched off in the settings', () => {
+    const state = stateAfter('step-error.sse')
+    const w = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config: { ...config, enableRetry: false } }, global })
+    expect(w.find('[data-testid="retry-step"]').exists()).toBe(false)
+  })
+
+  it('shows reasoning only when the setting asks for it', async () => {
+    const state = stateAfter('repair-loop.sse', midSql())
+    const w = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    expect(w.find('[data-testid="step-reasoning"]').exists()).toBe(false)
+    await w.setProps({ config: { ...config, showReasoning: true } })
+    expect(w.find('[data-testid="step-reasoning"]').exists()).toBe(true)
+  })
+
+  it('a user message is a bubble with the question', () => {
+    const w = mount(EnhancedChatMessage, {
+      props: { message: { id: 'u', role: 'user', content: '每个月的航班数量', timestamp: 0 }, config },
+      global,
+    })
+    expect(w.find('[data-testid="user-question"]').text()).toBe('每个月的航班数量')
+  })
+})
