@@ -270,4 +270,5 @@ def limit_rows(expr: exp.Expression, n: int, dialect: Dialect) -> str:
     wrapped = exp.select("*").from_(
         exp.Subquery(this=inner.copy(), alias=exp.TableAlias(this=exp.to_identifier("_q")))
     )
-    return wrapped.limit(n).sql(dialect=dialect)
+    # the wrapper owns a copy of the query, so neither step needs to copy the tree again
+    return wrapped.limit(n, copy=False).sql(dialect=dialect, copy=False)

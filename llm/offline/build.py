@@ -288,4 +288,4 @@ class Builder:
 
 def build_sql(intent: Intent, schema: Schema) -> str:
     """The statement as pretty SQL text in the schema's dialect."""
-    return Builder(intent, schema).build().sql(dialect=schema.dialect, pretty=True)
+    return Builder(intent, schema).build().sql(dialect=schema.dialect, pretty=True, copy=False)  # a fresh tree: no copy
