@@ -220,3 +220,6 @@ def serve(
         log_level=log_level,
         timeout_graceful_shutdown=5,
     )
+
+from evals.cli import register  # noqa: E402, I001 - `sqlbot eval` and `sqlbot bench` live in evals/
+register(app)
