@@ -293,7 +293,8 @@ class RunStream:
                 out += self._flush()
                 if name == "present_result" and "configure_chart" not in self._open and self._starts.get("configure_chart", 0) == 0:
                     out += self._skip_chart()
-                out.append(self._start(name))
+                if name not in self._open:  # the first step is announced before the graph is set up
+                    out.append(self._start(name))
             elif data.get("error"):
                 self._failed_node = name
             elif name in self._open:  # result without a preceding update (e.g. a node returning nothing)
@@ -351,6 +352,10 @@ class RunStream:
                         yield event
                     return
             self._producer = asyncio.create_task(self._produce(), name=f"run-{self.session_id}")
+            if self.inputs is not None:
+                # A fresh run always starts with the first step: say so before LangGraph's set-up (checkpoint
+                # write, task preparation), so the person sees the run begin even on a busy server.
+                yield self._start(STEPS[0].name)
             while True:
                 try:
                     kind, payload = await asyncio.wait_for(self._queue.get(), self._deadline())
