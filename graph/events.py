@@ -317,6 +317,7 @@ class RunStream:
                 self.config,
                 context=self.context,
                 stream_mode=STREAM_MODES,
+                durability=self.context.settings.checkpoint_durability,
                 version="v2",
             ):
                 self._queue.put_nowait(("part", part))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, field_validator
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `sqlbot serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `sqlbot serve` listens on.")
     disconnect_grace_s: float = Field(10.0, ge=0, description="How long a run outlives a dropped client before it is cancelled.")
+    checkpoint_durability: Literal["sync", "async", "exit"] = Field(
+        "exit",
+        description="When chat checkpoints are written: exit = once per run (a failed step is still resumable), async/sync = after every step.",
+    )
     checkpoint_db: Path | None = Field(None, description="SQLite file for chat checkpoints; default is data_dir/checkpoints.sqlite.")
 
     @field_validator("default_locale")
