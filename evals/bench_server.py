@@ -105,9 +105,11 @@ class StreamResult:
     first_seen: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def one_stream(port: int, *, legacy: bool, hold: asyncio.Event | None = None) -> StreamResult:
-    """POST a question and read the SSE response to the end, checking sequences."""
-    res = StreamResult()
+async def one_stream(
+    port: int, *, legacy: bool, hold: asyncio.Event | None = None, res: StreamResult | None = None
+) -> StreamResult:
+    """POST a question and read the SSE response to the end, checking sequences (into ``res`` if given)."""
+    res = res or StreamResult()
     body = json.dumps({"question": QUESTION, "datasource_id": "shop"}).encode()
     path = "/api/chat/question" if legacy else "/api/chat/enhanced-question"
     t0 = time.perf_counter()
@@ -225,6 +227,42 @@ async def memory_per_open_stream(data_dir: Path, n: int) -> dict[str, float]:
                 "kb_per_open_stream": round((loaded - base) / max(active, 1) / 1024, 1)}
 
 
+async def ttfe_with_open_streams(data_dir: Path, open_n: int, probes: int = 30) -> dict[str, float]:
+    """Time to first event of new questions while ``open_n`` other streams are open and waiting on the model.
+
+    This is the steady-state reading of "TTFE with N concurrent streams": the server carries N live
+    streams (each parked in generate_sql on a slow stand-in model, as real model calls are), and a new
+    question arrives. (``wave`` measures the harsher case of N questions arriving in the same instant.)
+    """
+    with OpenAIServer(latency_s=30.0, responder=lambda m: Reply("```sql\nSELECT 1\n```")) as llm, Server(
+        data_dir, SQLBOT_LLM_BASE_URL=llm.base_url, SQLBOT_LLM_MODEL="m", SQLBOT_LLM_API_KEY="x",
+        SQLBOT_DISCONNECT_GRACE_S="60",
+    ) as server:
+        hold = asyncio.Event()
+        held = [asyncio.create_task(one_stream(server.port, legacy=False, hold=hold)) for _ in range(open_n)]
+        deadline = time.perf_counter() + 90
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.5)
+            if httpx.get(f"http://127.0.0.1:{server.port}/healthz").json()["activeRuns"] >= open_n:
+                break
+        await asyncio.sleep(0.5)
+        ttfe = []
+        for _ in range(probes):
+            res = StreamResult()
+            probe = asyncio.create_task(one_stream(server.port, legacy=False, hold=hold, res=res))
+            await asyncio.wait_for(res.first_seen.wait(), 30)
+            ttfe.append(res.ttfe * 1000)
+            probe.cancel()
+            await asyncio.sleep(0.05)
+        open_now = httpx.get(f"http://127.0.0.1:{server.port}/healthz").json()["activeRuns"]
+        hold.set()
+        for t in held:
+            t.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+        return {"open_streams": open_now, "probes": len(ttfe), "ttfe_median_ms": round(statistics.median(ttfe), 2),
+                "ttfe_p99_ms": round(pct(ttfe, 99), 2)}
+
+
 async def main_async(quick: bool) -> dict[str, object]:
     report: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,6 +280,10 @@ async def main_async(quick: bool) -> dict[str, object]:
             make_db(Path(tmp) / "data2")
             report["memory"] = await memory_per_open_stream(Path(tmp) / "data2", 1000)
             print(json.dumps({"memory": report["memory"]}), flush=True)
+        for n in (1, 100) if quick else (1, 100, 1000):
+            make_db(Path(tmp) / f"open{n}")
+            report[f"ttfe_with_{n}_open"] = await ttfe_with_open_streams(Path(tmp) / f"open{n}", n)
+            print(json.dumps({f"ttfe_with_{n}_open": report[f"ttfe_with_{n}_open"]}), flush=True)
     return report
 
 
