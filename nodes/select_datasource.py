@@ -17,7 +17,11 @@ from llm.offline import score_question
 
 
 def _describe(config: Any, dialect: str) -> dict[str, Any]:
-    return {"id": config.id, "name": config.name, "type": config.type, "dialect": dialect}
+    return {"id": config.id, "name": config.name, "nameZh": config.name_zh, "type": config.type, "dialect": dialect}
+
+
+def _name(config: Any, zh: bool) -> str:
+    return str(config.name_zh or config.name) if zh else str(config.name)
 
 
 async def select_datasource(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -30,12 +34,13 @@ async def select_datasource(state: State, runtime: Runtime[Context]) -> dict[str
         if wanted:
             config = registry.get(wanted)
             schema = await asyncio.to_thread(registry.schema, wanted)
-            summary = f"使用指定的数据源：{config.name}" if zh else f"Using the chosen datasource: {config.name}"
+            summary = f"使用指定的数据源：{_name(config, zh)}" if zh else f"Using the chosen datasource: {config.name}"
+            chosen = _describe(config, schema.dialect)
             return {
-                "datasource": _describe(config, schema.dialect),
+                "datasource": chosen,
                 "fingerprint": await asyncio.to_thread(registry.fingerprint, wanted),
                 "candidates": [{"id": config.id, "name": config.name, "score": None}],
-                "steps": report.record(summary, {"chosen": config.id, "runnerUp": None, "scores": []}),
+                "steps": report.record(summary, {"chosen": config.id, "datasource": chosen, "runnerUp": None, "scores": []}),
             }
         configs = registry.list()
     except DatasourceNotFound as exc:
@@ -54,12 +59,12 @@ async def select_datasource(state: State, runtime: Runtime[Context]) -> dict[str
             schema = await asyncio.to_thread(registry.schema, config.id)
             values = await asyncio.to_thread(registry.values, config.id)
         except DatasourceError as exc:  # an unusable datasource is passed over, not fatal
-            report.progress(done / len(configs) * 100, f"{config.name}: {exc}")
+            report.progress(done / len(configs) * 100, f"{_name(config, zh)}: {exc}")
             continue
         link = score_question(state["question"], schema, values)
         dialects[config.id] = schema.dialect
-        scored.append({"id": config.id, "name": config.name, "score": round(link.score, 3), "matched": list(link.matched)[:8]})
-        report.progress(done / len(configs) * 100, f"{config.name}: {link.score:.2f}")
+        scored.append({"id": config.id, "name": _name(config, zh), "score": round(link.score, 3), "matched": list(link.matched)[:8]})
+        report.progress(done / len(configs) * 100, f"{_name(config, zh)}: {link.score:.2f}")
     scored.sort(key=lambda c: -c["score"])
     if not scored or scored[0]["score"] <= 0:
         raise SQLBotError(
@@ -75,9 +80,10 @@ async def select_datasource(state: State, runtime: Runtime[Context]) -> dict[str
         summary = f"选择数据源：{best['name']}（得分 {best['score']:.2f}" + (f"，次选 {runner_up['name']} {runner_up['score']:.2f}）" if runner_up else "）")
     else:
         summary = f"Chose {best['name']} (score {best['score']:.2f}" + (f"; runner-up {runner_up['name']} {runner_up['score']:.2f})" if runner_up else ")")
+    chosen = _describe(config, dialects[best["id"]])
     return {
-        "datasource": _describe(config, dialects[best["id"]]),
+        "datasource": chosen,
         "fingerprint": await asyncio.to_thread(registry.fingerprint, best["id"]),
         "candidates": scored,
-        "steps": report.record(summary, {"chosen": best["id"], "runnerUp": runner_up, "scores": scored}),
+        "steps": report.record(summary, {"chosen": best["id"], "datasource": chosen, "runnerUp": runner_up, "scores": scored}),
     }
