@@ -447,6 +447,10 @@ async def run_postgres_eval(
             case.error = f"writer: {exc}"
             out.append(case)
             continue
+        except Exception as exc:  # a writer bug fails this question, not the whole evaluation
+            case.error = f"writer crashed: {type(exc).__name__}: {exc}"
+            out.append(case)
+            continue
         finally:
             case.step_ms["generate_sql"] = int((time.perf_counter() - started) * 1000)
         case.predicted_sql = draft.sql
