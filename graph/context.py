@@ -73,6 +73,22 @@ def writer_from_settings(settings: Settings) -> SQLWriter:
     )
 
 
+def warm_up(context: Context) -> None:
+    """Do a first question's one-off work ahead of it: demo builds, schemas, value indexes, dictionaries.
+
+    Blocking; the server runs it in a thread at start-up.
+    """
+    from llm.offline import analyze_question
+
+    analyze_question("各地区的销售额 sales by region")  # loads the segmentation dictionary once
+    for config in context.registry.list():
+        try:
+            context.registry.schema(config.id)
+            context.registry.values(config.id)
+        except Exception:  # noqa: BLE001 - a broken datasource reports itself when a question uses it
+            continue
+
+
 @lru_cache(maxsize=1)
 def _default_registry() -> Registry:
     return registry_from_settings(get_settings())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -9,7 +11,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from datasources.registry import Registry
 from graph.builder import build_graph
-from graph.context import Context
+from graph.context import Context, warm_up
 from graph.events import start_run
 from graph.settings import Settings
 from server.engine import Engine, EventStream, ThreadHead
@@ -59,4 +61,12 @@ async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engin
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpointer = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
     graph = build_graph(settings=settings, checkpointer=checkpointer)
+    # First questions should not pay for demo builds, introspection and dictionary loading: do it now, aside.
+    warming = asyncio.create_task(asyncio.to_thread(warm_up, context), name="warm-up")
+    stack.push_async_callback(_settle, warming)
     return GraphEngine(graph, context, checkpointer), context.registry
+
+
+async def _settle(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(BaseException):
+        await task
