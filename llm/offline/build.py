@@ -5,11 +5,24 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
+import sqlglot
 from sqlglot import exp
 
 from datasources.schema import Schema
+from llm.base import WriterError
 from llm.offline.intent import Dimension, Filter, Intent, Measure
-from llm.offline.linking import Element
+from llm.offline.linking import Element, is_list_column
+
+# Splitting a comma-separated list column into one row per item, per dialect: the items are exposed as
+# ``__item__.value``. SQLite has no split function (and the guard forbids table-valued functions), so its
+# items come from a recursive CTE keyed by rowid.
+_SPLIT_SQL = {
+    "sqlite": "WITH RECURSIVE __item__(k, value, rest) AS (SELECT rowid, '', __col__ || ',' FROM __table__ "
+    "UNION ALL SELECT k, TRIM(SUBSTR(rest, 1, INSTR(rest, ',') - 1)), SUBSTR(rest, INSTR(rest, ',') + 1) "
+    "FROM __item__ WHERE rest <> '') SELECT 1 FROM __table__ JOIN __item__ ON __item__.k = __table__.rowid",
+    "duckdb": "SELECT 1 FROM t CROSS JOIN UNNEST(STRING_SPLIT(__table__.__col__, ',')) AS __item__(value)",
+    "postgres": "SELECT 1 FROM t CROSS JOIN LATERAL UNNEST(STRING_TO_ARRAY(__table__.__col__, ',')) AS __item__(value)",
+}
 
 _RESERVED = frozenset(
     "cast order group select from where table user limit by case end to when default check column primary "
@@ -34,6 +47,8 @@ class Builder:
         self.schema = schema
         self.dialect = schema.dialect
         self.joins: list[tuple[str, exp.Expression]] = []
+        self.splits: list[exp.Join] = []
+        self.ctes: list[exp.With] = []
 
     def _needs_join(self) -> bool:
         tables = {self.intent.main}
@@ -49,7 +64,36 @@ class Builder:
         tables.update(e.table for e in self.intent.select)
         if self.intent.order_column:
             tables.add(self.intent.order_column.table)
-        return len(tables) > 1
+        return len(tables) > 1 or any(self._is_list(d.column) for d in self.intent.dims)
+
+    def _is_list(self, el: Element) -> bool:
+        t = self.schema.table(el.table)
+        c = t.column(el.column or "") if t is not None else None
+        if c is None or c.kind != "text" or not is_list_column(c) or t is None:
+            return False
+        # Lists of categories (genres, languages) are split into items; lists of names (directors, cast)
+        # have almost one combination per row and are grouped as written, as analysts usually do.
+        return c.distinct_count is None or not t.row_count or c.distinct_count <= 0.2 * t.row_count
+
+    def split_items(self, el: Element) -> exp.Expression:
+        """One row per item of a comma-separated list column: join a split of it and return the item."""
+        template = _SPLIT_SQL.get(self.dialect)
+        if template is None:
+            raise WriterError(
+                f"Grouping by the items of the list column {el.label()} is not supported for {self.dialect}.",
+                kind="not_understood",
+            )
+        alias = f"{_alias_name(el.column or '')}_item"
+        names = {"__item__": alias, "__table__": el.table, "__col__": el.column or ""}
+        text = template
+        for placeholder, name in names.items():
+            text = text.replace(placeholder, _ident(name).sql(dialect=self.dialect))
+        tree = sqlglot.parse_one(text, read=self.dialect)
+        self.splits.append(tree.args["joins"][0])
+        with_ = tree.args.get("with_") or tree.args.get("with")
+        if isinstance(with_, exp.With):
+            self.ctes.append(with_)
+        return exp.Trim(this=exp.Column(this=exp.to_identifier("value"), table=exp.to_identifier(alias)))
 
     def column(self, el: Element) -> exp.Expression:
         """A (qualified when joining) column reference, adding the join its table needs."""
@@ -107,6 +151,14 @@ class Builder:
                 this=exp.Paren(this=exp.IntDiv(this=col, expression=exp.Literal.number(10))),
                 expression=exp.Literal.number(10),
             )
+        if bucket == "weekday":
+            if self.dialect == "duckdb":
+                return cast(exp.Expression, exp.func("dayname", col))
+            if self.dialect == "sqlite":
+                return exp.Cast(
+                    this=exp.func("strftime", exp.Literal.string("%w"), col), to=exp.DataType.build("INT")
+                )
+            return exp.Extract(this=exp.var("DOW"), expression=col)
         if self.dialect == "sqlite":
             fmt = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%d %H:00"}.get(
                 bucket, "%Y-%m"
@@ -114,11 +166,17 @@ class Builder:
             return cast(exp.Expression, exp.func("strftime", exp.Literal.string(fmt), col))
         return cast(exp.Expression, exp.func("date_trunc", exp.Literal.string(bucket), col))
 
-    def condition(self, f: Filter) -> exp.Expression:
-        """One WHERE condition."""
-        col = self.column(f.column)
-        if f.part:
-            col = self.time_part(col, f.part)
+    def condition(self, f: Filter, operand: exp.Expression | None = None) -> exp.Expression:
+        """One WHERE condition (or, with ``operand``, the same comparison applied to that expression)."""
+        if operand is not None:
+            col = operand
+        else:
+            col = self.column(f.column)
+            if f.part:
+                col = self.time_part(col, f.part)
+        if f.op in ("is null", "is not null"):
+            isnull = exp.Is(this=col, expression=exp.Null())
+            return isnull if f.op == "is null" else exp.Not(this=isnull)
         if f.op == "between":
             return exp.Between(this=col, low=self.literal(f.value), high=self.literal(f.value2))
         if f.op == "in":
@@ -176,8 +234,10 @@ class Builder:
 
     def dimension(self, d: Dimension) -> tuple[exp.Expression, str]:
         """A grouping expression and its alias."""
-        col = self.column(d.column)
         name = _alias_name(d.column.column or "")
+        if d.bucket is None and self._is_list(d.column):
+            return self.split_items(d.column), name
+        col = self.column(d.column)
         if d.bucket:
             return self.bucket(col, d.bucket), f"{d.bucket}"
         return col, name
@@ -207,8 +267,10 @@ class Builder:
         select = exp.Select()
         group: list[exp.Expression] = []
         order: list[exp.Ordered] = []
+        dim_exprs: list[exp.Expression] = []
         for d in intent.dims:
             expr, alias = self.dimension(d)
+            dim_exprs.append(expr)
             if d.bucket or alias != (d.column.column or ""):
                 select = select.select(exp.alias_(expr, alias, quoted=False), copy=False)
             else:
@@ -256,12 +318,24 @@ class Builder:
         select = select.from_(exp.Table(this=_ident(intent.main)), copy=False)
         for f in intent.filters:
             select = select.where(self.condition(f), copy=False)
+        for d, expr in zip(intent.dims, dim_exprs, strict=True):
+            if d.bucket is None and self._is_list(d.column):  # empty lists split into one blank item
+                select = select.where(
+                    exp.NEQ(this=expr.copy(), expression=exp.Literal.string("")), copy=False
+                )
         if group and intent.measures:
             select = select.group_by(*group, copy=False)
-        if intent.order_measure is not None and intent.limit is not None:
-            for d in intent.dims:  # a blank is not a director: leave empty labels out of a ranking
+        for hm, hf in intent.having:
+            agg_expr, _ = self.measure(hm)
+            select = select.having(
+                self.condition(Filter(hf.column, hf.op, hf.value, hf.value2), agg_expr), copy=False
+            )
+        if intent.order_measure is not None and intent.limit is not None or intent.having:
+            for d, expr in zip(
+                intent.dims, dim_exprs, strict=True
+            ):  # a blank is not a director: leave it out
                 if d.bucket is None and self._kind(d.column) == "text":
-                    col = self.column(d.column)
+                    col = expr.copy()
                     blank = exp.NEQ(this=col.copy(), expression=exp.Literal.string(""))
                     select = select.where(
                         exp.And(this=exp.Not(this=exp.Is(this=col, expression=exp.Null())), expression=blank),
@@ -283,9 +357,19 @@ class Builder:
             select = select.limit(intent.limit, copy=False)
         for table, on in self.joins:
             select = select.join(exp.Table(this=_ident(table)), on=on, copy=False)
+        for join in self.splits:
+            select = select.join(join, copy=False)
+        if self.ctes:
+            key = "with_" if "with_" in exp.Select.arg_types else "with"
+            merged = self.ctes[0].copy()
+            for extra in self.ctes[1:]:
+                merged.set("expressions", [*merged.expressions, *extra.expressions])
+            select.set(key, merged)
         return select
 
 
 def build_sql(intent: Intent, schema: Schema) -> str:
     """The statement as pretty SQL text in the schema's dialect."""
-    return Builder(intent, schema).build().sql(dialect=schema.dialect, pretty=True, copy=False)  # a fresh tree: no copy
+    return (
+        Builder(intent, schema).build().sql(dialect=schema.dialect, pretty=True, copy=False)
+    )  # a fresh tree: no copy

@@ -25,6 +25,8 @@ class Filter:
     def describe(self) -> str:
         """A short readable form for the reasoning trace."""
         target = self.column.label() if self.part is None else f"{self.part}({self.column.label()})"
+        if self.op in ("is null", "is not null"):
+            return f"{target} {self.op}"
         if self.op == "between":
             return f"{target} between {self.value} and {self.value2}"
         return f"{target} {self.op} {self.value!r}"
@@ -58,6 +60,8 @@ class Intent:
     measures: list[Measure] = field(default_factory=list)
     dims: list[Dimension] = field(default_factory=list)
     filters: list[Filter] = field(default_factory=list)
+    having: list[tuple[Measure, Filter]] = field(default_factory=list)
+    """Conditions on a group's aggregate: (measure, condition whose op and value apply to it)."""
     select: list[Element] = field(default_factory=list)
     """Row-level questions: the columns to list."""
     distinct: bool = False

@@ -444,6 +444,11 @@ CUES_EN: dict[str, tuple[str, ...]] = {
         "furthest",
         "heaviest",
         "hottest",
+        "windiest",
+        "rainiest",
+        "wettest",
+        "snowiest",
+        "warmest",
         "oldest",
         "most expensive",
         "max.",
@@ -471,6 +476,7 @@ CUES_EN: dict[str, tuple[str, ...]] = {
         "bottom",
         "earliest",
         "coldest",
+        "coolest",
         "newest",
         "worst rated",
         "lowest rated",
@@ -519,7 +525,23 @@ CUES_EN: dict[str, tuple[str, ...]] = {
         "plus",
         "since",
     ),
-    "ge": ("at least", "no less than", "or more", "minimum of", "not less than"),
+    "ge": (
+        "at least",
+        "no less than",
+        "or more",
+        "minimum of",
+        "not less than",
+        "onwards",
+        "onward",
+        "or later",
+        "and later",
+        "or after",
+        "and after",
+        "or above",
+        "and above",
+        "or higher",
+        "and up",
+    ),
     "lt": (
         "less than",
         "fewer than",
@@ -534,7 +556,39 @@ CUES_EN: dict[str, tuple[str, ...]] = {
         "newer than",
         "prior to",
     ),
-    "le": ("at most", "no more than", "or less", "or fewer", "maximum of", "up to", "not more than"),
+    "le": (
+        "at most",
+        "no more than",
+        "or less",
+        "or fewer",
+        "maximum of",
+        "up to",
+        "not more than",
+        "or earlier",
+        "and earlier",
+        "or before",
+        "or below",
+        "and below",
+        "or lower",
+    ),
+    "neg": ("negative", "below zero", "under zero", "less than zero", "in the red"),
+    "pos": ("positive", "above zero", "over zero", "more than zero", "greater than zero", "in the black"),
+    "order": (
+        "sorted",
+        "sort",
+        "ordered",
+        "ranked",
+        "rank",
+        "descending",
+        "ascending",
+        "high to low",
+        "low to high",
+        "highest to lowest",
+        "lowest to highest",
+        "largest to smallest",
+        "smallest to largest",
+    ),
+    "rows": ("their", "its", "along with", "together with", "alongside"),
     "eq": ("exactly", "equal to", "equals"),
     "between": ("between", "from"),
     "percent": (
@@ -619,10 +673,14 @@ CUES_ZH: dict[str, tuple[str, ...]] = {
     "ge": ("至少", "不少于", "不低于", "及以上"),
     "lt": ("低于", "小于", "少于", "不到", "以下", "之前", "以前", "短于", "早于", "不足"),
     "le": ("不超过", "不高于", "至多", "最多不超过", "及以下"),
+    "neg": ("为负", "负", "负数", "小于零", "小于0"),
+    "pos": ("为正", "正数", "大于零", "大于0"),
+    "order": ("排序", "降序", "升序", "从高到低", "从低到高", "从大到小", "从小到大", "由高到低", "由低到高"),
+    "rows": ("及其", "以及它们的", "和它们的", "分别是多少"),
     "eq": ("等于", "正好"),
     "between": ("之间", "介于"),
     "percent": ("比例", "占比", "百分比", "比率", "份额", "比重", "率"),
-    "not": ("不是", "除了", "非", "不包括", "排除"),
+    "not": ("不是", "除了", "非", "不包括", "排除", "没有", "未", "没", "不"),
     "from": ("从", "自", "由"),
     "to": ("到", "飞往", "前往", "去", "至", "飞到"),
     "list": ("列出", "显示", "给出", "看看", "查看", "展示", "查询", "列举", "告诉"),
@@ -652,6 +710,53 @@ CONDITIONS: dict[str, tuple[str, str, float]] = {
     "赔钱": ("profit", "<", 0),
     "盈利的": ("profit", ">", 0),
     "打折的": ("discount", ">", 0),
+}
+
+# Aggregate function names (as opposed to superlative adjectives): "max distance" is MAX(distance), not a ranking.
+AGG_FUNCTION_WORDS: frozenset[str] = frozenset(
+    {"max", "maximum", "min", "minimum", "max.", "最大值", "最小值", "平均", "average", "avg", "mean"}
+)
+
+# Measures where a larger value is worse: "worst delay" is the highest delay, "worst profit" the lowest.
+BAD_MEASURES: frozenset[str] = frozenset({"delay", "loss", "cost", "price", "discount", "late", "rotten"})
+
+# Order words meaning "ascending" (the other "order" cues mean descending).
+ASCENDING_WORDS: frozenset[str] = frozenset(
+    {
+        "ascending",
+        "low to high",
+        "lowest to highest",
+        "smallest to largest",
+        "升序",
+        "从低到高",
+        "从小到大",
+        "由低到高",
+    }
+)
+
+# Superlative adjectives that name their measure: "the windiest day" ranks by wind speed.
+SUPERLATIVE_MEASURES: dict[str, str] = {
+    "windiest": "wind speed",
+    "hottest": "temperature",
+    "warmest": "temperature",
+    "coldest": "temperature",
+    "coolest": "temperature",
+    "rainiest": "precipitation",
+    "wettest": "precipitation",
+    "snowiest": "precipitation",
+    "foggiest": "visibility",
+    "most humid": "humidity",
+    "highest rated": "rating",
+    "best rated": "rating",
+    "top rated": "rating",
+    "lowest rated": "rating",
+    "worst rated": "rating",
+    "most reviewed": "review",
+    "highest grossing": "boxoffice",
+    "top grossing": "boxoffice",
+    "most profitable": "profit",
+    "least profitable": "profit",
+    "longest running": "runtime",
 }
 
 # Units that scale a number before comparing it with a column measured in minutes.
@@ -757,6 +862,13 @@ BUCKET_WORDS: dict[str, str] = {
     "每季度": "quarter",
     "年代": "decade",
     "每十年": "decade",
+    "day of the week": "weekday",
+    "day of week": "weekday",
+    "weekday": "weekday",
+    "weekdays": "weekday",
+    "星期几": "weekday",
+    "周几": "weekday",
+    "每周几": "weekday",
 }
 
 # Words that carry no meaning for linking (English) — keeps "the", "of", "is" from matching column names.

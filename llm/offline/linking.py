@@ -348,7 +348,40 @@ def link(question: str, schema: Schema, values: Any = None) -> tuple[list[Token]
         else:
             i += 1
     candidates.extend(_value_mentions(question, index, values))
-    return tokens, _resolve_overlaps(candidates)
+    kept = _resolve_overlaps(candidates)
+    return tokens, sorted(kept + _codes_next_to_columns(question, index.schema, kept), key=lambda m: m.start)
+
+
+_ADJACENT_BEFORE = re.compile(r"([A-Za-z0-9][A-Za-z0-9/+-]*)[\s-]+$")
+_ADJACENT_AFTER = re.compile(r"^[\s-]+([A-Za-z0-9][A-Za-z0-9/+-]*)")
+
+
+def _codes_next_to_columns(question: str, schema: Schema, mentions: list[Mention]) -> list[Mention]:
+    """Short codes written next to their column's name: "R rated", "rating PG-13", "class A".
+
+    Codes of one or two letters are too ambiguous to find anywhere in a question, but right beside the
+    column's own name (and spelled exactly) they can only be that column's value.
+    """
+    out: list[Mention] = []
+    taken = [(m.start, m.end) for m in mentions]
+    for m in mentions:
+        for el, _ in m.elements:
+            col = _column(schema, el.table, el.column or "") if el.column else None
+            if col is None or col.kind != "text" or not col.sample_values:
+                continue
+            before = _ADJACENT_BEFORE.search(question[: m.start])
+            after = _ADJACENT_AFTER.search(question[m.end :])
+            spans = []
+            if before:
+                spans.append((before.start(1), before.end(1)))
+            if after:
+                spans.append((m.end + after.start(1), m.end + after.end(1)))
+            for start, end in spans:
+                word = question[start:end]
+                if word in col.sample_values and not any(s < end and start < e for s, e in taken):
+                    out.append(Mention(start, end, word, values=[ValueRef(el.table, col.name, word)]))
+                    taken.append((start, end))
+    return out
 
 
 def _resolve_overlaps(cands: list[Mention]) -> list[Mention]:

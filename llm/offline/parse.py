@@ -21,7 +21,9 @@ from llm.offline.linking import Element, Mention, ValueRef, is_list_column
 from llm.offline.text import Token, name_lemmas, parse_number
 
 _CLASSIFIERS = "个名家部架条位种只次"
-_NUM_RE = re.compile(r"^(\d+(?:\.\d+)?%?|[零〇一二两三四五六七八九十百千万]+)[" + _CLASSIFIERS + r"]?$")
+_NUM_RE = re.compile(
+    r"^(\d+(?:,\d{3})*(?:\.\d+)?%?|[零〇一二两三四五六七八九十百千万]+)[" + _CLASSIFIERS + r"]?$"
+)
 
 
 @dataclass
@@ -41,7 +43,7 @@ def _phrase_table() -> dict[tuple[str, ...], list[str]]:
         for w in words:
             table.setdefault(tuple(w.split()), []).append(kind)
     for w, bucket in lexicon.BUCKET_WORDS.items():
-        table.setdefault((w,), []).append("bucket:" + bucket)
+        table.setdefault(tuple(w.split()), []).append("bucket:" + bucket)
     for w in lexicon.CONDITIONS:
         table.setdefault(tuple(w.split()), []).append("cond")
     return table
@@ -70,6 +72,8 @@ def find_cues(question: str, tokens: list[Token]) -> list[Cue]:
                 words = tuple(t.text for t in tokens[i : i + n])
                 kinds = _EN_PHRASES.get(words)
                 if kinds and all(not t.zh for t in tokens[i : i + n]):
+                    if words in (("min",), ("mins",)) and i > 0 and _NUM_RE.match(tokens[i - 1].text):
+                        break  # "30 min": a unit of minutes, not the minimum
                     end = tokens[i + n - 1].end
                     cues.extend(Cue(k, tok.start, end, " ".join(words)) for k in kinds)
                     matched = n
@@ -79,7 +83,21 @@ def find_cues(question: str, tokens: list[Token]) -> list[Cue]:
                 cues.append(Cue(k, tok.start, tok.end, tok.text))
         _number_cues(question, tokens, i, cues)
         i += max(matched, 1)
+    decades = [c for c in cues if c.kind == "decade"]
+    cues = [
+        c for c in cues if not (c.kind == "bucket:decade" and any(d.end >= c.end > d.start for d in decades))
+    ]
     return sorted(cues, key=lambda c: (c.start, c.end))
+
+
+def _decade(value: float) -> int | None:
+    """The first year of a decade written as 90, 1990 or 2000 (as in "the 90s", "1990s", "90年代")."""
+    if not value.is_integer():
+        return None
+    v = int(value)
+    if v < 100 and v % 10 == 0:
+        return (1900 if v >= 30 else 2000) + v
+    return v if 1900 <= v <= 2090 and v % 10 == 0 else None
 
 
 def _number_cues(question: str, tokens: list[Token], i: int, cues: list[Cue]) -> None:
@@ -107,7 +125,14 @@ def _number_cues(question: str, tokens: list[Token], i: int, cues: list[Cue]) ->
     value = parse_number(m.group(1) if m else tok.text)
     if value is None:
         return
-    if nxt == "月" and 1 <= value <= 12:
+    suffix = question[tok.end : tok.end + 2]
+    if (suffix[:1] == "s" and not suffix[1:2].isalpha() or suffix == "'s" or nxt == "年代") and _decade(
+        value
+    ):
+        end = tokens[i + 1].end if nxt in ("年代", "s") else tok.end + len(suffix)
+        cues.append(Cue("decade", tok.start, end, question[tok.start : end], _decade(value)))
+        return
+    if nxt in ("月", "月份") and 1 <= value <= 12:
         cues.append(Cue("month", tok.start, tokens[i + 1].end, tok.text + nxt, int(value)))
     elif nxt in ("日", "号") and 1 <= value <= 31:
         cues.append(Cue("day", tok.start, tokens[i + 1].end, tok.text + nxt, int(value)))
@@ -286,6 +311,12 @@ class Parser:
         for el, w in m.elements:
             if el.table != self.main and el.table not in reach:
                 continue
+            if prefer == "numeric" and (
+                el.column is None or not self.is_numeric(el) or self.is_time_part(el)
+            ):
+                continue
+            if el.column is not None and self.col(el).distinct_count == 0:
+                continue  # an empty column answers nothing
             s = w + (0.35 if el.table == self.main else 0.0)
             if (
                 prefer == "measure"
@@ -333,6 +364,31 @@ class Parser:
                 best = (s, v)
         return best[1] if best else None
 
+    def null_condition(self, tok: Token) -> Element | None:
+        """The main table's column that is NULL when the word holds ("NULL if cancelled", "为空表示航班取消")."""
+        key = _event_key(tok.text)
+        if len(key) < 3 and not tok.zh:
+            return None
+        for c in self.table(self.main).columns:
+            en = re.search(
+                r"\b(?:null|empty|missing|blank) (?:if|when|for) ([a-z ]+)", c.description_en.lower()
+            )
+            if (
+                en
+                and not tok.zh
+                and key in {_event_key(w) for w in re.split(r"\W+", en.group(1)) if w not in ("or", "and")}
+            ):
+                return Element(self.main, c.name)
+            zh = re.search(r"为空表示([\u4e00-\u9fff]+)", c.description_zh)
+            if (
+                zh
+                and tok.zh
+                and len(tok.text) >= 2
+                and any(w.endswith(tok.text) for w in re.split("或|和|、", zh.group(1)))
+            ):
+                return Element(self.main, c.name)
+        return None
+
     def label_column(self, table: str) -> Column | None:
         """The column that names a row of ``table`` (name, title, label), if any."""
         t = self.table(table)
@@ -340,6 +396,16 @@ class Parser:
             if c.kind == "text" and set(name_lemmas(c.name)) & {"name", "movie", "title", "label"}:
                 return c
         return None
+
+
+def _event_key(word: str) -> str:
+    """A crude verb stem so cancelled, canceled, cancellation and cancel compare equal."""
+    w = word.lower().rstrip("s")
+    for suffix in ("lation", "ation", "ed", "ing"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
+            w = w[: -len(suffix)]
+            break
+    return w[:-1] if len(w) > 2 and w[-1] == w[-2] else w
 
 
 def parse(question: str, schema: Schema, tokens: list[Token], mentions: list[Mention]) -> Intent:

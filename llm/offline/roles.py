@@ -6,7 +6,7 @@ from llm.base import WriterError
 from llm.offline import lexicon
 from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
 from llm.offline.linking import Element, Mention
-from llm.offline.parse import Cue, Parser
+from llm.offline.parse import _CLASSIFIERS, Cue, Parser, describe_agg
 from llm.offline.text import name_lemmas
 
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
@@ -20,18 +20,27 @@ def _overlaps(a: Mention | Cue, b: Mention | Cue) -> bool:
 
 def _time_column(p: Parser, part: str) -> tuple[Element, str | None] | None:
     """The main table's column for a calendar part: a ``month`` column, else a date/time column."""
-    t = p.table(p.main)
-    for c in t.columns:
-        if name_lemmas(c.name) == [part] and c.kind in ("number", "text"):
-            return Element(t.name, c.name), None
-    for c in t.columns:
-        if c.kind == "time":
-            return Element(t.name, c.name), part
-    if part == "year":
+    for name in [p.main, *sorted(p.reachable(), key=lambda n: not _one_to_one_table(p, n))]:
+        t = p.table(name)
         for c in t.columns:
-            if "year" in name_lemmas(c.name) and c.kind == "number":
+            if name_lemmas(c.name) == [part] and c.kind in ("number", "text"):
                 return Element(t.name, c.name), None
+        for c in t.columns:
+            if c.kind == "time":
+                return Element(t.name, c.name), part
+        if part == "year":
+            for c in t.columns:
+                if "year" in name_lemmas(c.name) and c.kind == "number":
+                    return Element(t.name, c.name), None
+        if name == p.main and part not in ("year", "month", "day", "decade"):
+            break  # only calendar parts are looked up through a foreign key
     return None
+
+
+def _one_to_one_table(p: Parser, other: str) -> bool:
+    """Whether ``other`` shares the main table's key one-to-one."""
+    fks = p.reachable().get(other, [])
+    return bool(fks) and all(mine == theirs and _one_to_one(p, mine, other) for mine, _, theirs in fks)
 
 
 def _minutes(p: Parser, el: Element) -> bool:
@@ -70,7 +79,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             continue
         v = p.pick_value(m)
         if v is None:
-            continue
+            if any(i != j and _overlaps(m, o) for j, o in enumerate(p.mentions)):
+                continue
+            raise WriterError(
+                f"'{m.text}' is a value of {m.values[0].table}.{m.values[0].column}, which this question's "
+                f"table ({p.main}) cannot reach; rephrase the question around that table.",
+                kind="not_understood",
+            )
         used.add(i)
         negate = p.near_before(m.start, ("not",), window=1) is not None
         el = Element(v.table, v.column)
@@ -103,6 +118,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     # Dates: years, months, days.
     numbers = [c for c in p.cues if c.kind in ("number", "number_hours")]
     for c in p.cues:
+        if c.kind == "decade":
+            found = _time_column(p, "year")
+            if found is None:
+                raise WriterError(
+                    f"'{c.text}': this datasource has no year to filter on.", kind="not_understood"
+                )
+            intent.filters.append(Filter(found[0], "between", c.value, c.value + 9, part=found[1]))
+            intent.trace.append(f"'{c.text}' → {intent.filters[-1].describe()}")
+            continue
         if c.kind not in ("year", "month", "day"):
             continue
         found = _time_column(p, c.kind)
@@ -129,7 +153,12 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
 
     # Top-N limits: "top 5", "前5", "5 busiest".
-    sup = [c for c in p.cues if c.kind in ("max", "min")]
+    asks_which = any(t.text in ("which", "哪", "哪个", "哪些", "哪家") for t in p.tokens)
+    sup = [
+        c
+        for c in p.cues
+        if c.kind in ("max", "min") and (c.text not in lexicon.AGG_FUNCTION_WORDS or asks_which)
+    ]
     for n in numbers:
         before = p.near_before(n.start, ("top", "bottom", "list"), window=0)
         after = p.near_after(n.end, ("max", "min"), window=0)
@@ -150,54 +179,92 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             if before is not None and before.kind == "bottom":
                 intent.descending = False
 
-    # Numeric comparisons: "more than 100", "超过100", "100以上".
-    for n in numbers:
+    # Numeric comparisons: "more than 100", "超过100", "100以上"; "negative profit" compares with zero.
+    compared: list[tuple[Filter, str | None]] = []  # each condition and the aggregate word naming its column
+    count_having: list[Filter] = []  # "more than 20 films": a condition on the number of rows per group
+    zero_cues = [Cue(c.kind, c.start, c.end, c.text, 0.0) for c in p.cues_of("neg", "pos")]
+    for n in [*numbers, *zero_cues]:
         if id(n) in used_cues:
             continue
-        cmp_cue = p.near_before(n.start, ("gt", "ge", "lt", "le", "eq", "between"), window=1) or p.near_after(
-            n.end, ("gt", "ge", "lt", "le"), window=1
+        comparator: Cue | None = n
+        if n.kind not in ("neg", "pos"):
+            comparator = p.near_before(
+                n.start, ("gt", "ge", "lt", "le", "eq", "between"), window=1
+            ) or p.near_after(n.end, ("gt", "ge", "lt", "le"), window=1)
+        if comparator is None:
+            continue
+        phrase = p.q[min(comparator.start, n.start) : max(comparator.end, n.end)]
+        op = {"neg": "<", "pos": ">"}.get(comparator.kind) or _CMP.get(comparator.kind, ">")
+        counted_idx = _counted_rows_after(p, n)
+        if counted_idx is not None and comparator.kind != "between":
+            used.add(counted_idx)
+            used_cues.add(id(n))
+            count_having.append(Filter(Element(p.main), op, _num(n.value)))
+            intent.trace.append(f"'{phrase} {p.mentions[counted_idx].text}' → COUNT(*) {op} {_num(n.value)}")
+            continue
+        target = (
+            _cond_target(p, n, used_cues) or _comparison_target(p, comparator, n, used) or _unit_target(p, n)
         )
-        if cmp_cue is None:
-            continue
-        target = _comparison_target(p, cmp_cue, n, used)
         if target is None:
-            continue
+            raise WriterError(
+                f"I could not tell which column '{phrase}' applies to; name the measure (e.g. 'runtime over 120').",
+                kind="not_understood",
+            )
         idx, el = target
-        used.add(idx)
+        if idx >= 0:
+            used.add(idx)
         value = n.value * 60 if n.kind == "number_hours" and _minutes(p, el) else n.value
         if n.text.endswith("%") and not _percent_scale(p, el):
             value = n.value / 100
         unit = next((j for j, mm in enumerate(p.mentions) if mm.start >= n.end), None)
-        if unit is not None and unit != idx and not p.gap_words(n.end, p.mentions[unit].start):
+        if (
+            unit is not None
+            and unit != idx
+            and n.kind not in ("neg", "pos")
+            and not p.gap_words(n.end, p.mentions[unit].start)
+        ):
             used.add(unit)  # "200 minutes", "300 seats": the unit word after the number
-        op = _CMP.get(cmp_cue.kind, ">")
-        if cmp_cue.kind == "between":
+        if comparator.kind == "between":
             second = next((x for x in numbers if x.start > n.end and id(x) not in used_cues), None)
             if second is None:
-                continue
+                raise WriterError(f"'{phrase}': between what and what?", kind="not_understood")
             used_cues.add(id(second))
             high = second.value * 60 if second.kind == "number_hours" and _minutes(p, el) else second.value
             f = Filter(el, "between", value, high)
         else:
-            f = Filter(el, op, int(value) if float(value).is_integer() else value)
+            f = Filter(el, op, _num(value))
         used_cues.add(id(n))
         used.update(j for j, mm in enumerate(p.mentions) if _overlaps(mm, n))
         conds.append(f)
-        intent.trace.append(
-            f"'{p.q[min(cmp_cue.start, n.start) : max(cmp_cue.end, n.end)]}' → {f.describe()}"
+        named_agg = (
+            p.near_before(p.mentions[idx].start, ("avg", "sum"), window=1, max_between=0)
+            if idx >= 0
+            else None
         )
+        compared.append((f, named_agg.kind if named_agg is not None else None))
+        intent.trace.append(f"'{phrase}' → {f.describe()}")
+
+    # Missing values: "cancelled" where the schema says a column is NULL if cancelled.
+    for tok in p.tokens:
+        null_col = p.null_condition(tok)
+        if null_col is None:
+            continue
+        negated = p.near_before(tok.start, ("not",), window=1) is not None
+        f = Filter(null_col, "is not null" if negated else "is null")
+        conds.append(f)
+        used.update(i for i, m in enumerate(p.mentions) if m.start <= tok.start < m.end)
+        intent.trace.append(f"'{tok.text}' → {f.describe()}")
 
     # Adjective conditions: "delayed", "unprofitable", 亏损.
     cond_measures: list[tuple[Mention, Element, Cue | None]] = []
     for c in p.cues_of("cond"):
-        lem, op, val = lexicon.CONDITIONS[c.text]
-        col = next(
-            (cc for cc in p.table(p.main).columns if lem in name_lemmas(cc.name) and cc.kind == "number"),
-            None,
-        )
-        if col is None:
+        if id(c) in used_cues:
             continue
-        el = Element(p.main, col.name)
+        lem, op, val = lexicon.CONDITIONS[c.text]
+        cond_el = _cond_column(p, lem)
+        if cond_el is None:
+            continue
+        el = cond_el
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
         if p.near_before(c.start, ("max", "min", "gt", "lt"), window=0) is not None:
             # "most profitable", "least profitable": the adjective names the measure to rank by.
@@ -219,12 +286,27 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if i in used or not m.elements:
             continue
         group_cue = p.near_before(m.start, _GROUP_CUES, window=2)
+        if (
+            group_cue is not None
+            and group_cue.kind == "which"
+            and _mention_between(p, group_cue.end, m.start)
+        ):
+            group_cue = None  # "which origin had the windiest days": "which" asks about origin only
         agg_cue = p.near_before(m.start, _AGG_CUES, window=2, max_between=0)
         prefer = "dim" if group_cue is not None else "measure" if agg_cue is not None else ""
         picked = p.pick(m, prefer)
+        ranked = p.pick(m, "numeric") if agg_cue is None and _ranked_here(p, m) else None
+        if ranked is not None and not _weak(p, m, ranked):
+            # "highest rated movie", "评分最高": a superlative on the word makes it a number to rank by.
+            picked = ranked
+            group_cue = None
         if picked is None:
             continue
         el = picked
+        if el.column is not None and agg_cue is None and _presence(p, m) and p.is_numeric(el):
+            conds.append(Filter(el, ">", 0))  # "orders that had a discount": discount > 0
+            intent.trace.append(f"'{m.text}' → {conds[-1].describe()}")
+            continue
         if el.column is None:
             if el.table == p.main:
                 entity = entity or m
@@ -232,8 +314,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 others.append((m, el.table))
             continue
         weight = max(w for e, w in m.elements if e == el)
-        if weight < 0.5 and group_cue is None and agg_cue is None:
-            continue  # a modifier alone ("departed", "minutes") is too weak to be a measure or a group
+        ranked_only = (
+            agg_cue is not None
+            and agg_cue.kind in ("max", "min")
+            and agg_cue.text not in lexicon.AGG_FUNCTION_WORDS
+        )
+        if weight < 0.5 and group_cue is None and (agg_cue is None or ranked_only):
+            continue  # a modifier alone ("departed", "the most departures") is too weak to be a measure or a group
         if p.is_dimension_like(el):
             dims.append((m, el, group_cue is not None or _after_superlative(p, m)))
             via = next(
@@ -277,6 +364,47 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     superlative = sup[0] if sup else None
     counting = bool(count_cues)
     percent = p.has("percent")
+
+    # Conditions on groups (HAVING): "airlines with average delay over 15", "利润为负的州", "directors with
+    # more than 20 films". A bare measure ("利润") is compared per group only when the question is about the
+    # groups themselves: no row noun, no count, no explicit "by" grouping.
+    by_grouped = any(d.bucket for d in intent.dims) or any(
+        g and p.near_before(m.start, ("by",), window=2) is not None for m, _, g in dims
+    )
+    having: list[tuple[Measure, Filter]] = []
+    if dims or intent.dims:
+        for f, agg_word in compared:
+            if agg_word is None and (entity is not None or counting or by_grouped or f.op == "between"):
+                continue
+            having.append((Measure(agg_word or _default_agg(f.column), f.column), f))  # type: ignore[arg-type]
+        having += [(Measure("count"), f) for f in count_having]
+    elif count_having:
+        raise WriterError(
+            "The question compares a number of rows, but names no group to count them in (e.g. 'directors with "
+            "more than 20 films').",
+            kind="not_understood",
+        )
+    if having:
+        conds = [f for f in conds if all(f is not h for _, h in having)]
+        dims = [(m, el, True) for m, el, _ in dims]
+        for hm, hf in having:
+            intent.trace.append(
+                f"group condition: {describe_agg(hm.agg)}({hf.column.label()}) {hf.op} {hf.value}"
+            )
+
+    # "Nolan films and their box office": the rows themselves, with the named columns.
+    if (
+        p.has("rows")
+        and entity is not None
+        and not counting
+        and not intent.dims
+        and not any(g for _, _, g in dims)
+        and measures
+        and all(cue is None for _, _, cue in measures)
+    ):
+        intent.select = _unique([el for _, el, _ in measures] + intent.select)
+        intent.trace.append("list the rows with " + ", ".join(el.label() for _, el, _ in measures))
+        measures = []
 
     # Count targets: "how many airlines" → COUNT(DISTINCT carrier) unless it is the main table itself.
     count_distinct: Element | None = None
@@ -344,7 +472,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         ordered = min(measures, key=lambda x: abs(x[0].start - superlative.start))
         intent.order_column = ordered[1]
         intent.select = _unique([el for _, el, _ in measures] + intent.select)
-        intent.descending = superlative.kind == "max"
+        intent.descending = _sup_kind(superlative, ordered[1]) == "max"
         intent.limit = intent.limit or (1 if p.has("which") or not p.has("top") else 10)
         intent.trace.append(f"'{superlative.text}' → order rows by {ordered[1].label()}")
         measures = []
@@ -355,7 +483,11 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if cue is not None and cue.kind in _AGG_CUES:
             agg = cue.kind  # type: ignore[assignment]
             if agg in ("max", "min") and (intent.dims or entity is not None):
-                agg = _default_agg(el)
+                if cue.text not in lexicon.AGG_FUNCTION_WORDS:
+                    agg = _default_agg(el)
+            for extra in _agg_chain(p, cue):  # "min and max air time"
+                intent.measures.append(Measure(extra.kind, el))  # type: ignore[arg-type]
+                intent.trace.append(f"'{extra.text} {m.text}' → {extra.kind.upper()}({el.label()})")
         elif superlative is not None and not intent.dims and entity is None and not counting:
             agg = superlative.kind  # type: ignore[assignment]
         else:
@@ -378,6 +510,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             intent.trace.append("share of the total per group")
     intent.filters.extend(f for _, f in value_filters)
     intent.filters.extend(conds)
+    for hm, hf in having:
+        if not any(x.agg == hm.agg and x.column == hm.column for x in intent.measures):
+            intent.measures.append(hm)
+        intent.having.append((hm, hf))
 
     # Counting.
     if count_distinct is not None and not intent.measures:
@@ -389,13 +525,24 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
 
     # Superlatives and limits.
     which = p.has("which")
+    order_cues = p.cues_of("order")
+    ranked_first = superlative is not None and any(
+        t.text == "first" and t.start >= superlative.end and not p.gap_words(superlative.end, t.start)
+        for t in p.tokens
+    )
+    order_only = intent.limit is None and (bool(order_cues) or ranked_first)
     if superlative is not None and intent.dims:
         intent.order_measure = 0
-        intent.descending = superlative.kind == "max" if intent.limit is None or intent.descending else False
-        if superlative.kind == "min":
+        kind = _sup_kind(superlative, intent.measures[0].column if intent.measures else None)
+        intent.descending = kind == "max" if intent.limit is None or intent.descending else False
+        if kind == "min":
             intent.descending = False
-        if intent.limit is None:
+        if intent.limit is None and not order_only:
             intent.limit = 1 if which or not p.has("top") else 10
+    elif order_only and intent.dims and intent.measures:
+        intent.order_measure = 0
+        intent.descending = order_cues[0].text not in lexicon.ASCENDING_WORDS
+        intent.trace.append(f"'{order_cues[0].text}' → order by {describe_agg(intent.measures[0].agg)}")
     elif superlative is not None and not intent.measures:
         # Row-level: "which flight had the longest delay", "top 10 movies by box office".
         order_col = next((x[1] for x in measures), None)
@@ -404,7 +551,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             order_col = numeric[0] if numeric else None
         if order_col is not None:
             intent.order_column = order_col
-            intent.descending = superlative.kind == "max"
+            intent.descending = _sup_kind(superlative, order_col) == "max"
             intent.limit = intent.limit or (1 if which or not p.has("top") else 10)
     elif intent.limit is not None and intent.dims and intent.measures:
         intent.order_measure = 0
@@ -459,8 +606,19 @@ def _default_agg(el: Element) -> Agg:
 
 
 def _after_superlative(p: Parser, m: Mention) -> bool:
-    """Chinese "销售额最高的城市": a dimension right after a superlative (and 的) is grouped."""
-    return p.near_before(m.start, ("max", "min"), window=1) is not None
+    """Chinese "销售额最高的城市": a dimension right after a superlative (and 的) is grouped.
+
+    In "which origin had the windiest days" the group is the one after "which"; the noun after the
+    superlative is what is ranked, not a second group.
+    """
+    if p.near_before(m.start, ("max", "min"), window=1) is None:
+        return False
+    which = p.near_before(m.start, ("which",), window=6, max_between=3)
+    return (
+        which is None
+        or which.text in ("what", "什么")
+        or not any(which.end <= o.start and o.end <= m.start and o.elements for o in p.mentions)
+    )
 
 
 def _comparison_target(p: Parser, cmp_cue: Cue, n: Cue, used: set[int]) -> tuple[int, Element] | None:
@@ -469,8 +627,8 @@ def _comparison_target(p: Parser, cmp_cue: Cue, n: Cue, used: set[int]) -> tuple
     for i, m in enumerate(p.mentions):
         if not m.elements:
             continue
-        el = p.pick(m, "measure")
-        if el is None or el.column is None or not p.is_numeric(el):
+        el = p.pick(m, "numeric")
+        if el is None or el.column is None or not p.is_numeric(el) or _weak(p, m, el):
             continue
         if m.end <= min(cmp_cue.start, n.start):
             dist = min(cmp_cue.start, n.start) - m.end
@@ -483,3 +641,130 @@ def _comparison_target(p: Parser, cmp_cue: Cue, n: Cue, used: set[int]) -> tuple
         return None
     dist, i, el = min(candidates, key=lambda c: c[0])
     return i, el
+
+
+def _num(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+_UNIT_WORDS = frozenset({"min", "mins", "minute", "minutes", "分钟", "分", *lexicon.HOUR_WORDS})
+
+
+def _counted_rows_after(p: Parser, n: Cue) -> int | None:
+    """Whether the number counts the main table's rows, as in "more than 20 films" (the mention's index)."""
+    if n.kind != "number" or not float(n.value).is_integer():
+        return None
+    j = next((j for j, mm in enumerate(p.mentions) if mm.start >= n.end), None)
+    if j is None:
+        return None
+    gap = [
+        t
+        for t in p.tokens
+        if n.end <= t.start and t.end <= p.mentions[j].start and t.text not in _CLASSIFIERS
+    ]
+    picked = p.pick(p.mentions[j])
+    if gap or picked is None or picked.column is not None:
+        return None
+    if picked.table != p.main and not _one_to_one_table(p, picked.table):
+        return None
+    return j
+
+
+def _cond_column(p: Parser, lem: str) -> Element | None:
+    """The main table's numeric column for a condition word, preferring one the question also names."""
+    cols = [c for c in p.table(p.main).columns if lem in name_lemmas(c.name) and c.kind == "number"]
+    if not cols:
+        return None
+    asked = {t.lemma for t in p.tokens}
+    best = max(cols, key=lambda c: len(set(name_lemmas(c.name)) & asked))
+    return Element(p.main, best.name)
+
+
+def _cond_target(p: Parser, n: Cue, used_cues: set[int]) -> tuple[int, Element] | None:
+    """A condition adjective after the number names the column compared: "more than 30 min late"."""
+    for c in p.cues_of("cond"):
+        if c.start < n.end or id(c) in used_cues:
+            continue
+        gap = [t for t in p.gap_words(n.end, c.start) if t.text not in _UNIT_WORDS]
+        if gap:
+            break
+        lem = lexicon.CONDITIONS[c.text][0]
+        el = _cond_column(p, lem)
+        if el is not None:
+            used_cues.add(id(c))
+            same = next((i for i, m in enumerate(p.mentions) if _overlaps(m, c)), -1)
+            return same, el
+    return None
+
+
+def _unit_target(p: Parser, n: Cue) -> tuple[int, Element] | None:
+    """No column named, but a time unit points at the main table's duration: "longer than 3 hours"."""
+    nxt = next((t.text for t in p.tokens if t.start >= n.end), "")
+    if n.kind != "number_hours" and nxt not in _UNIT_WORDS:
+        return None
+    best: tuple[int, Element] | None = None
+    for c in p.table(p.main).columns:
+        el = Element(p.main, c.name)
+        if c.kind != "number" or "minute" not in c.description_en.lower() or "delay" in name_lemmas(c.name):
+            continue
+        rank = 2 if {"runtime", "time", "duration"} & set(name_lemmas(c.name)) else 1
+        if best is None or rank > best[0]:
+            best = (rank, el)
+    return (-1, best[1]) if best is not None else None
+
+
+def _ranked_here(p: Parser, m: Mention) -> bool:
+    """A superlative on the word itself, right before it, or (Chinese) right after it: 评分最高, highest rated."""
+    if any(_overlaps(c, m) for c in p.cues_of("max", "min")):
+        return True
+    before = p.near_before(m.start, ("max", "min"), window=0, max_between=0)
+    if before is not None and before.text not in lexicon.AGG_FUNCTION_WORDS:
+        return True
+    return p.near_after(m.end, ("max", "min"), window=0) is not None and any(t.zh for t in p.tokens)
+
+
+def _presence(p: Parser, m: Mention) -> bool:
+    """Owning some amount of a measure ("had a discount", "with a delay"), i.e. more than zero."""
+    before = [t.text for t in p.tokens if t.end <= m.start][-2:]
+    return (
+        len(before) == 2
+        and before[1] in ("a", "an", "any")
+        and before[0] in ("had", "has", "have", "with", "got")
+    )
+
+
+def _agg_chain(p: Parser, cue: Cue) -> list[Cue]:
+    """Aggregate words joined to ``cue`` by "and" or a comma: "min and max air time", "最大值和最小值"."""
+    out: list[Cue] = []
+    current = cue
+    for c in sorted(
+        (c for c in p.cues if c.kind in _AGG_CUES and c.end <= cue.start), key=lambda c: -c.start
+    ):
+        between = p.q[c.end : current.start].strip().lower()
+        if between in ("and", "&", ",", "和", "与", "、", "及", "/") and c.kind != current.kind:
+            out.append(c)
+            current = c
+        elif between:
+            break
+    return out
+
+
+def _sup_kind(sup: Cue, measure: Element | None) -> str:
+    """Max or min for a superlative: the worst profit is the lowest, the worst delay the highest."""
+    bad = measure is not None and bool(set(name_lemmas(measure.column or "")) & lexicon.BAD_MEASURES)
+    if sup.text in ("worst", "最差", "worse"):
+        return "max" if bad else "min"
+    if sup.text in ("best", "最好", "better"):
+        return "min" if bad else "max"
+    return sup.kind
+
+
+def _mention_between(p: Parser, start: int, end: int) -> bool:
+    return any(start <= o.start and o.end <= end and o.elements for o in p.mentions)
+
+
+def _weak(p: Parser, m: Mention, el: Element) -> bool:
+    """Whether ``el`` is only a loose reading of the mention: "films" are rows, not the film id."""
+    normal = p.pick(m)
+    weight = max((w for e, w in m.elements if e == el), default=0.0)
+    return weight < 0.5 or (normal is not None and normal.column is None)

@@ -172,7 +172,8 @@ def tokenize(question: str, extra_zh: frozenset[str] = frozenset()) -> list[Toke
                     pos += len(piece)
         else:
             low = text.lower()
-            tokens.append(Token(low, lemma(low) if low[0].isalpha() else low, m.start(), m.end()))
+            lem = lexicon.SUPERLATIVE_MEASURES.get(low) or (lemma(low) if low[0].isalpha() else low)
+            tokens.append(Token(low, lem, m.start(), m.end()))
     return tokens
 
 
