@@ -69,7 +69,7 @@ class Server:
         )
         for _ in range(300):
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).json().get("ready", True):
                     break
             except httpx.TransportError:
                 time.sleep(0.1)

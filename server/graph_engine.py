@@ -20,10 +20,11 @@ from server.engine import Engine, EventStream, ThreadHead
 class GraphEngine:
     """:class:`Engine` over the compiled graph, its runtime context and its checkpointer."""
 
-    def __init__(self, graph: Any, context: Any, checkpointer: Any) -> None:
+    def __init__(self, graph: Any, context: Any, checkpointer: Any, warming: asyncio.Task[None] | None = None) -> None:
         self.graph = graph
         self.context = context
         self.checkpointer = checkpointer
+        self.warming = warming
         self.writer_name: str = getattr(context.writer, "name", "unknown")
 
     def start(
@@ -40,6 +41,11 @@ class GraphEngine:
             locale=locale if locale in ("zh", "en") else None,  # type: ignore[arg-type]
         )
         return stream
+
+    @property
+    def ready(self) -> bool:
+        """Whether the start-up warm-up has finished."""
+        return self.warming is None or self.warming.done()
 
     async def head(self, chat_id: str) -> ThreadHead:
         """Read the thread's state snapshot."""
@@ -64,7 +70,7 @@ async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engin
     # First questions should not pay for demo builds, introspection and dictionary loading: do it now, aside.
     warming = asyncio.create_task(asyncio.to_thread(warm_up, context), name="warm-up")
     stack.push_async_callback(_settle, warming)
-    return GraphEngine(graph, context, checkpointer), context.registry
+    return GraphEngine(graph, context, checkpointer, warming), context.registry
 
 
 async def _settle(task: asyncio.Task[None]) -> None:

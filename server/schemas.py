@@ -211,3 +211,5 @@ class Health(_Out):
     version: str
     active_runs: int
     writer: str
+    ready: bool = True
+    """False while the start-up warm-up (demo builds, schemas, value indexes) is still running."""

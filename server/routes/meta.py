@@ -35,7 +35,8 @@ def _version() -> str:
 async def healthz(services: ServicesDep) -> Health:
     """Liveness: the server answers and how many runs are in progress."""
     return Health(version=_version(), active_runs=services.runs.active_count,
-                  writer=getattr(services.engine, "writer_name", "unknown"))
+                  writer=getattr(services.engine, "writer_name", "unknown"),
+                  ready=bool(getattr(services.engine, "ready", True)))
 
 
 @router.get("/api/protocol/schema", operation_id="get_protocol_schema")

@@ -61,7 +61,7 @@ class Server:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1).json().get("ready", True):
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
