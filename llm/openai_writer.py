@@ -101,7 +101,7 @@ class OpenAIWriter:
             base_url=base_url,
             model=model,
             # Local servers ignore the key, but the client insists on one.
-            api_key=api_key or "not-needed",  # type: ignore[arg-type]
+            api_key=api_key or "not-needed",
             timeout=timeout_s,
             max_retries=0,
             temperature=temperature,
