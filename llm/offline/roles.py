@@ -112,7 +112,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         ):  # "Furniture category", "region West": the column word is part of the value
             if j != i and any(e == el for e, _ in other.elements):
                 gap = p.gap_words(min(m.end, other.end), max(m.start, other.start))
-                if len(gap) <= 1:
+                grouped = p.near_before(other.start, ("by",), window=0, max_between=0) is not None
+                if len(gap) <= 1 and not grouped:  # "per engine type, excluding Turbo-fan" still groups
                     used.add(j)
 
     # Dates: years, months, days.

@@ -172,3 +172,8 @@ async def test_duration_unit_without_a_column(offline_registry: Any) -> None:
 async def test_rows_with_their_measure(offline_registry: Any) -> None:
     rows = await run(offline_registry, "movies", "Christopher Nolan films and their box office")
     assert len(rows) == 9
+
+
+async def test_group_word_beside_an_excluded_value_still_groups(offline_registry: Any) -> None:
+    rows = await run(offline_registry, "flights", "number of planes per engine type, excluding Turbo-fan")
+    assert len(rows) == 5 and "Turbo-fan" not in first_column(rows)
