@@ -1,0 +1,197 @@
+"""Fixtures for the web UI tests: the real server on loopback, Debian's Chromium driven by Playwright.
+
+Parts that need Node.js or Chromium skip with the reason when those are missing, except under ``CI=true``,
+where a missing tool is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web"
+STATIC = ROOT / "server" / "static"
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = os.environ.get("SQLBOT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when ``condition`` is false, or fail under CI=true."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: required)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running ``sqlbot serve``."""
+
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, self.url + path, timeout=60, **kwargs)
+
+
+@contextmanager
+def serve(data_dir: Path, **env: str) -> Iterator[Server]:
+    """Start ``sqlbot serve`` on a free port with ``SQLBOT_DATA_DIR=data_dir`` and wait until it answers."""
+    port = free_port()
+    log = data_dir / "server.log"
+    environment = {**os.environ, "SQLBOT_DATA_DIR": str(data_dir), **env}
+    for key in ("SQLBOT_LLM_BASE_URL", "SQLBOT_LLM_MODEL", "SQLBOT_LLM_API_KEY"):
+        if key not in env:
+            environment.pop(key, None)  # the offline writer unless the test asks for a model
+    sqlbot = Path(sys.executable).with_name("sqlbot")
+    command = [str(sqlbot)] if sqlbot.exists() else [sys.executable, "-m", "server.cli"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "serve", "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", data_dir, process, log)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"sqlbot serve exited:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(server.url + "/healthz", timeout=2).json().get("ready", True):
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sqlbot serve did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def ui_built() -> None:
+    need((STATIC / "index.html").is_file(), "the web UI is not built (npm --prefix web run build)")
+
+
+@pytest.fixture(scope="session")
+def browser(ui_built: None) -> Iterator[Any]:
+    need(Path(CHROMIUM).is_file(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - playwright is a dev dependency
+        need(False, "playwright (Python) is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def offline_server(tmp_path_factory: pytest.TempPathFactory, ui_built: None) -> Iterator[Server]:
+    """The real server with the offline SQL writer."""
+    with serve(tmp_path_factory.mktemp("sqlbot-web")) as server:
+        yield server
+
+
+class Shots:
+    """Screenshots saved as test artifacts (artifacts/screenshots/, git-ignored)."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, name: str, full_page: bool = False) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.wait_for_timeout(400)  # let Element Plus transitions (collapse, drawer) settle
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+# Every step's status as the page shows it, recorded on each change: the tests read this log to see
+# steps move from running to completed even when a step takes only milliseconds.
+STEP_LOG_SCRIPT = """
+window.__stepLog = [];
+window.__sqlLengths = [];
+const seen = new Map();
+const record = () => {
+  document.querySelectorAll('[data-step]').forEach((el) => {
+    const key = el.closest('[data-testid="message-assistant"]') ? el.dataset.step : null;
+    if (!key) return;
+    const status = el.dataset.status;
+    if (seen.get(el) !== status) {
+      seen.set(el, status);
+      window.__stepLog.push([key, status, performance.now()]);
+    }
+  });
+  const sql = document.querySelector('[data-step="step_004"] [data-testid="sql-block"]');
+  if (sql) {
+    const n = sql.textContent.length;
+    if (window.__sqlLengths.at(-1) !== n) window.__sqlLengths.push(n);
+  }
+};
+new MutationObserver(record).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+"""
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+    context.add_init_script(STEP_LOG_SCRIPT)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.set_default_timeout(30_000)
+    pg.errors = errors
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def shots(page: Any) -> Shots:
+    return Shots(page)
+
+
+def node_available() -> bool:
+    return shutil.which("node") is not None and shutil.which("npm") is not None
