@@ -317,7 +317,7 @@ class RunStream:
                 self.config,
                 context=self.context,
                 stream_mode=STREAM_MODES,
-                durability=self.context.settings.checkpoint_durability,
+                durability=self.context.settings.checkpoint_durability if self.graph.checkpointer else None,
                 version="v2",
             ):
                 self._queue.put_nowait(("part", part))
