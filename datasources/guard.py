@@ -20,7 +20,7 @@ from sqlglot.errors import SqlglotError
 from datasources.errors import DatasourceError
 from datasources.schema import Dialect, Schema
 
-RejectionKind = Literal["syntax", "permission"]
+RejectionKind = Literal["syntax", "permission", "unknown_table"]
 
 
 class SQLRejected(DatasourceError):
@@ -29,7 +29,8 @@ class SQLRejected(DatasourceError):
     def __init__(self, message: str, *, kind: RejectionKind = "permission", detail: str = "") -> None:
         super().__init__(message, detail=detail)
         self.kind: RejectionKind = kind
-        """``syntax`` (cannot be parsed) or ``permission`` (parsed, but not allowed)."""
+        """``syntax`` (cannot be parsed), ``permission`` (parsed, but not allowed) or ``unknown_table`` (names a
+        table the datasource does not have: a mistake a rewrite can fix, not an attempt to escape)."""
 
 
 def _classes(*names: str) -> tuple[type[exp.Expression], ...]:
@@ -250,10 +251,12 @@ def _check_table(node: exp.Table, schema: Schema, known: set[str], cte_names: se
         return
     if name.lower() not in known:
         looks_like_file = any(ch in name for ch in "/\\:") or "." in name
+        system = name.lower().startswith(("sqlite_", "pg_", "duckdb_", "information_schema"))
         reason = "reading files is not allowed" if looks_like_file else "there is no such table"
         raise SQLRejected(
             f"The query reads from {name!r}, but {reason}; the {schema.datasource_id} datasource has these "
-            f"tables: {available}."
+            f"tables: {available}.",
+            kind="permission" if looks_like_file or system else "unknown_table",
         )
 
 

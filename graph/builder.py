@@ -85,8 +85,11 @@ def visible_retries(node: Node, name: str) -> Node:
 
 
 def connect_cache_key(state: State) -> str:
-    """A connection and schema stay valid while the datasource's file is unchanged (same fingerprint)."""
-    return f"{(state.get('datasource') or {}).get('id')}|{state.get('fingerprint', '')}"
+    """A connection and schema stay valid while the datasource's file is unchanged (same fingerprint).
+
+    The locale is part of the key because the cached step record carries a localized summary.
+    """
+    return f"{(state.get('datasource') or {}).get('id')}|{state.get('fingerprint', '')}|{state.get('locale', '')}"
 
 
 def route_after_execute_query(state: State, runtime: Runtime[Context]) -> AfterExecute:

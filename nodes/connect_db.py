@@ -21,9 +21,6 @@ async def connect_db(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     registry = runtime.context.registry
     source = state["datasource"]
     zh = state.get("locale") == "zh"
-    attempt = runtime.execution_info.node_attempt if runtime.execution_info else 1
-    if attempt > 1:
-        report.progress(None, f"重试连接（第 {attempt} 次）" if zh else f"Retrying the connection (attempt {attempt})")
     try:
         report.progress(0, "正在打开数据库（只读）" if zh else "Opening the database read-only")
         connection = await asyncio.to_thread(registry.connect, source["id"])

@@ -54,7 +54,8 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
     except SQLRejected as exc:
         if exc.kind == "permission":
             raise SQLBotError(ErrorCode.INSUFFICIENT_PERMISSIONS, Text(str(exc), str(exc)), detail=sql) from exc
-        return _failed(state, runtime, report, SQLFailure(sql=sql, message=str(exc), kind="syntax"))
+        # a parse error or a misremembered table is the writer's mistake: it gets the message and another go
+        return _failed(state, runtime, report, SQLFailure(sql=sql, message=str(exc), kind=exc.kind))
 
     loop = asyncio.get_running_loop()
 

@@ -20,6 +20,14 @@ def _describe(config: Any, dialect: str) -> dict[str, Any]:
     return {"id": config.id, "name": config.name, "nameZh": config.name_zh, "type": config.type, "dialect": dialect}
 
 
+def _fingerprint(registry: Any, datasource_id: str) -> str:
+    """The datasource's cache fingerprint; an unreadable file gets none (connect_db reports the problem)."""
+    try:
+        return str(registry.fingerprint(datasource_id))
+    except (DatasourceError, OSError):
+        return ""
+
+
 def _name(config: Any, zh: bool) -> str:
     return str(config.name_zh or config.name) if zh else str(config.name)
 
@@ -32,13 +40,14 @@ async def select_datasource(state: State, runtime: Runtime[Context]) -> dict[str
     wanted = state.get("datasource_id")
     try:
         if wanted:
+            # No schema here: a chosen datasource that cannot be opened fails in connect_db, with that step's
+            # error and retry, not as a selection failure.
             config = registry.get(wanted)
-            schema = await asyncio.to_thread(registry.schema, wanted)
             summary = f"使用指定的数据源：{_name(config, zh)}" if zh else f"Using the chosen datasource: {config.name}"
-            chosen = _describe(config, schema.dialect)
+            chosen = _describe(config, config.dialect)
             return {
                 "datasource": chosen,
-                "fingerprint": await asyncio.to_thread(registry.fingerprint, wanted),
+                "fingerprint": await asyncio.to_thread(_fingerprint, registry, wanted),
                 "candidates": [{"id": config.id, "name": config.name, "score": None}],
                 "steps": report.record(summary, {"chosen": config.id, "datasource": chosen, "runnerUp": None, "scores": []}),
             }
@@ -83,7 +92,7 @@ async def select_datasource(state: State, runtime: Runtime[Context]) -> dict[str
     chosen = _describe(config, dialects[best["id"]])
     return {
         "datasource": chosen,
-        "fingerprint": await asyncio.to_thread(registry.fingerprint, best["id"]),
+        "fingerprint": await asyncio.to_thread(_fingerprint, registry, best["id"]),
         "candidates": scored,
         "steps": report.record(summary, {"chosen": best["id"], "datasource": chosen, "runnerUp": runner_up, "scores": scored}),
     }

@@ -127,3 +127,32 @@ async def test_failed_explanation_does_not_lose_the_answer(settings: Settings, r
     events = await collect(build_graph(settings=settings), QUESTION, make_context(settings, registry, writer))
     check_invariants(events)
     assert events[-1]["type"] == "final_complete" and "16 rows" in events[-1]["summary"]["output"]["explanation"]
+
+
+async def test_missing_database_file_fails_at_connect_with_retry(settings: Settings, registry, tmp_path) -> None:
+    import duckdb
+
+    from datasources.registry import DatasourceConfig
+
+    path = settings.data_dir / "vanishing.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE TABLE t AS SELECT 1 AS x")
+    registry.add(DatasourceConfig(id="vanishing", name="Vanishing", type="duckdb", path=path))
+    try:
+        path.unlink()
+        events = await collect(build_graph(settings=settings), {**QUESTION, "datasource_id": "vanishing"}, make_context(settings, registry, ScriptedWriter([GOOD])))
+        check_invariants(events)
+        assert events[-1]["stepId"] == "step_003"
+        error = events[-1]["error"]
+        assert error["code"] == "DATABASE_CONNECTION_FAILED" and error["canRetry"] is True
+        retries = [e for e in by_type(events, "step_progress") if e["stepId"] == "step_003" and "Retrying" in (e.get("message") or "")]
+        assert len(retries) == 2, "the proposal's strategy: two automatic retries for a connection failure"
+    finally:
+        registry.remove("vanishing")
+
+
+async def test_unknown_table_is_repaired(settings: Settings, registry) -> None:
+    writer = ScriptedWriter(["SELECT COUNT(*) AS n FROM passengers", "SELECT COUNT(*) AS n FROM flights"])
+    events = await collect(build_graph(settings=settings), QUESTION, make_context(settings, registry, writer))
+    check_invariants(events)
+    assert "passengers" in (writer.requests[1].error or "") and events[-1]["summary"]["output"]["data"] == [{"n": 336776}]

@@ -72,7 +72,7 @@ def serve(data_dir: Path, **env: str) -> Iterator[Server]:
     """Start ``sqlbot serve`` on a free port with ``SQLBOT_DATA_DIR=data_dir`` and wait until it answers."""
     port = free_port()
     log = data_dir / "server.log"
-    environment = {**os.environ, "SQLBOT_DATA_DIR": str(data_dir), **env}
+    environment = {**os.environ, "SQLBOT_DATA_DIR": str(data_dir), "SQLBOT_RETRY_DELAY_SCALE": "0.05", **env}
     for key in ("SQLBOT_LLM_BASE_URL", "SQLBOT_LLM_MODEL", "SQLBOT_LLM_API_KEY"):
         if key not in env:
             environment.pop(key, None)  # the offline writer unless the test asks for a model
