@@ -78,8 +78,8 @@ def test_ask_in_chinese_from_an_example(page: Any, offline_server: Server, shots
     for step, statuses in log.items():
         assert statuses[-1] == "completed", (step, statuses)
         assert "running" in statuses or statuses == ["pending", "completed"], (step, statuses)
-    # Steps were seen running before they completed (several fast steps can land in one network read).
-    assert any("running" in s for s in log.values()), log
+    # An offline answer takes ~25 ms once the server is warm, so its whole stream may land in one network read
+    # and no step is ever painted "running"; the model-backed tests below (slow tokens) pin running -> completed.
     assert_answer_rendered(page)
     page.wait_for_timeout(600)  # chart animation
     shots("03-zh-answer", full_page=True)
