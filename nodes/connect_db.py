@@ -7,9 +7,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from datasources.errors import ConnectionFailed, DatasourceError
+from datasources.errors import DatasourceError
 from graph.context import Context
-from graph.errors import SQLBotError
+from graph.errors import SQLBotError, Text
 from graph.protocol import ErrorCode
 from graph.reporting import StepReporter
 from graph.state import State
@@ -27,15 +27,17 @@ async def connect_db(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         latency_ms = await asyncio.to_thread(connection.test)
         report.progress(50, "正在读取表结构" if zh else "Reading the schema")
         schema = await asyncio.to_thread(registry.schema, source["id"])
-    except ConnectionFailed as exc:
-        raise SQLBotError(ErrorCode.DATABASE_CONNECTION_FAILED, detail=str(exc)) from exc
-    except DatasourceError as exc:
-        raise SQLBotError(ErrorCode.DATABASE_CONNECTION_FAILED, detail=str(exc)) from exc
+    except DatasourceError as exc:  # ConnectionFailed and the rest: the database cannot be used as it is
+        raise SQLBotError(
+            ErrorCode.DATABASE_CONNECTION_FAILED,
+            Text(f"{source['name']} could not be opened: {exc.message}", f"无法打开 {source.get('nameZh') or source['name']}：{exc.message}"),
+            detail=str(exc),
+        ) from exc
     tables = [t.name for t in schema.tables]
     report.progress(100, None)
     kind = source["type"]
     if zh:
-        summary = f"已连接 {source['name']}（{kind}，只读），{len(tables)} 张表"
+        summary = f"已连接 {source.get('nameZh') or source['name']}（{kind}，只读），{len(tables)} 张表"
     else:
         summary = f"Connected to {source['name']} ({kind}, read-only), {len(tables)} tables"
     return {
