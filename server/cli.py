@@ -53,6 +53,7 @@ class StepView:
             self.message.pop(sid, None)
             if e["step"]["name"] == "generate_sql":
                 self.sql = ""
+                self.reasoning = ""
             if e["step"]["name"] == "present_result":
                 self.explanation = ""
         elif kind == "step_progress":
@@ -70,6 +71,8 @@ class StepView:
             self.reasoning += content.get("reasoning") or ""
         elif kind == "step_complete":
             sid, result = e["stepId"], e["result"]
+            if sid == "step_004" and isinstance(result.get("data"), dict) and result["data"].get("sql"):
+                self.sql = result["data"]["sql"]  # the extracted statement replaces the model's raw text
             self.status[sid] = "skipped" if result.get("skipped") else "completed"
             self.summary[sid] = result.get("summary", "") + (" (cached)" if result.get("cached") else "") + (" (reused)" if result.get("reused") else "")
             self.duration[sid] = result["duration"]
@@ -102,8 +105,12 @@ class StepView:
             note = self.summary.get(step.id) or self.message.get(step.id, "")
             table.add_row(Text(icon, style=style), Text(step.title(self.locale), style=style), bar, took, Text(note, style="dim" if status != "error" else "red"))
         parts: list[Any] = [table]
+        if self.reasoning and self.status["step_004"] == "running":
+            recent = "\n".join(self.reasoning.strip().splitlines()[-3:])
+            parts.append(Text(recent, style="dim italic"))
         if self.sql:
-            parts.append(Panel(Syntax(self.sql, "sql", word_wrap=True), title="SQL", border_style="cyan"))
+            shown = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("```"))
+            parts.append(Panel(Syntax(shown, "sql", word_wrap=True), title="SQL", border_style="cyan"))
         return Group(*parts)
 
     def answer(self) -> Group:
@@ -120,7 +127,7 @@ class StepView:
                 if len(rows) > 20:
                     table.caption = f"… {len(rows) - 20} more rows"
                 parts.append(table)
-            if output.get("chart"):
+            if output.get("chart") and output["chart"]["type"] != "table":
                 parts.append(Text(f"chart: {output['chart']['type']}", style="dim"))
             if output.get("explanation"):
                 parts.append(Markdown(output["explanation"]))
