@@ -193,13 +193,18 @@ def ask(
 @app.command()
 def datasources() -> None:
     """List the datasources and their tables."""
+    from datasources.errors import DatasourceError
     from graph.context import registry_from_settings
     from graph.settings import get_settings
 
     registry = registry_from_settings(get_settings())
     console = Console()
     for config in registry.list():
-        schema = registry.schema(config.id)
+        try:
+            schema = registry.schema(config.id)
+        except DatasourceError as exc:  # one broken datasource must not hide the others
+            console.print(Text(f"{config.id} — {config.name} ({config.type}): {exc}", style="red"))
+            continue
         table = Table("table", "rows", "columns", title=f"{config.id} — {config.name} ({config.type})", title_justify="left")
         for t in schema.tables:
             table.add_row(t.name, f"{t.row_count:,}" if t.row_count is not None else "", ", ".join(c.name for c in t.columns))
