@@ -49,6 +49,7 @@ class Builder:
         self.joins: list[tuple[str, exp.Expression]] = []
         self.splits: list[exp.Join] = []
         self.ctes: list[exp.With] = []
+        self.item_exprs: dict[Element, exp.Expression] = {}
 
     def _needs_join(self) -> bool:
         tables = {self.intent.main}
@@ -139,7 +140,7 @@ class Builder:
     def time_part(self, col: exp.Expression, part: str) -> exp.Expression:
         """Extract a calendar part from a date/time column."""
         if self.dialect == "sqlite":
-            fmt = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H"}.get(part, "%Y")
+            fmt = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "dow": "%w"}.get(part, "%Y")
             part_text = cast(exp.Expression, exp.func("strftime", exp.Literal.string(fmt), col))
             return exp.Cast(this=part_text, to=exp.DataType.build("INT"))
         return exp.Extract(this=exp.var(part.upper()), expression=col)
@@ -170,6 +171,8 @@ class Builder:
         """One WHERE condition (or, with ``operand``, the same comparison applied to that expression)."""
         if operand is not None:
             col = operand
+        elif f.part == "item":  # the items of a list column that is split for grouping
+            col = self.item_exprs[f.column].copy()
         else:
             col = self.column(f.column)
             if f.part:
@@ -195,7 +198,14 @@ class Builder:
         return ops[f.op](this=col, expression=self.literal(f.value))
 
     def measure(self, m: Measure) -> tuple[exp.Expression, str]:
-        """An aggregate expression and its alias."""
+        """An aggregate expression and its alias, in the unit asked for."""
+        expr, alias = self._measure(m)
+        if m.scale != 1:
+            divisor = exp.Literal.number(f"{float(m.scale):.1f}")
+            return exp.Div(this=expr, expression=divisor), alias
+        return expr, alias
+
+    def _measure(self, m: Measure) -> tuple[exp.Expression, str]:
         col = self.column(m.column) if m.column else None
         name = _alias_name(m.column.column or "") if m.column else ""
         if m.agg == "count":
@@ -236,7 +246,9 @@ class Builder:
         """A grouping expression and its alias."""
         name = _alias_name(d.column.column or "")
         if d.bucket is None and self._is_list(d.column):
-            return self.split_items(d.column), name
+            item = self.split_items(d.column)
+            self.item_exprs[d.column] = item
+            return item, name
         col = self.column(d.column)
         if d.bucket:
             return self.bucket(col, d.bucket), f"{d.bucket}"
@@ -300,7 +312,13 @@ class Builder:
             cols += [e for e in intent.select if e not in cols]
             if intent.order_column is not None and intent.order_column not in cols:
                 cols.append(intent.order_column)
-            if not cols or label_el is None:
+            distinct_values = (
+                label_el is None
+                and bool(cols)
+                and intent.order_column is None
+                and all(c.table == main.name and self._kind(c) == "text" for c in cols)
+            )
+            if not distinct_values and (not cols or label_el is None):
                 select = (
                     select.select(exp.Star(), copy=False)
                     if not self.qualify
@@ -309,7 +327,7 @@ class Builder:
                 cols = [c for c in cols if c.table != main.name]
             for e in cols:
                 select = select.select(self.column(e), copy=False)
-            if intent.distinct:
+            if intent.distinct or distinct_values:  # "list the states in Central": each value once
                 select = select.distinct(copy=False)
             if intent.order_column is not None:
                 oc = self.column(intent.order_column)

@@ -40,6 +40,8 @@ class Measure:
     column: Element | None = None
     condition: list[Filter] = field(default_factory=list)
     """For ``pct``: the condition counted (or summed) in the numerator."""
+    scale: float = 1
+    """The unit asked for: the aggregate is divided by this (60 for minutes in hours, 1000 for thousands)."""
 
 
 @dataclass

@@ -618,6 +618,7 @@ CUES_EN: dict[str, tuple[str, ...]] = {
     ),
     "list": ("list", "show", "give", "display", "find", "get", "name", "tell", "see"),
     "trend": ("trend", "over time", "evolution", "change"),
+    "compare": ("compare", "comparing", "comparison", "vs", "vs.", "versus", "against", "side by side"),
 }
 
 CUES_ZH: dict[str, tuple[str, ...]] = {
@@ -685,6 +686,7 @@ CUES_ZH: dict[str, tuple[str, ...]] = {
     "to": ("到", "飞往", "前往", "去", "至", "飞到"),
     "list": ("列出", "显示", "给出", "看看", "查看", "展示", "查询", "列举", "告诉"),
     "trend": ("趋势", "变化", "走势"),
+    "compare": ("对比", "比较", "相比", "相比较", "比一比", "和…相比"),
 }
 
 # Adjectives that are a condition on a measure: lemma -> (measure lemma, operator, value).
@@ -759,6 +761,37 @@ SUPERLATIVE_MEASURES: dict[str, str] = {
     "longest running": "runtime",
 }
 
+# Unit words after a number that make it a quantity, not a year: "2000 miles", "1999 美元".
+QUANTITY_UNITS: frozenset[str] = frozenset(
+    "miles mile km feet ft minutes minute mins min seats seat dollars dollar usd units unit reviews votes "
+    "items orders flights planes films movies times 英里 英尺 公里 分钟 美元 元 座 件 条 次 架 部 个".split()
+)
+
+# Units the answer is asked in: phrase -> (divisor, whether it only applies to a column in minutes).
+SCALES: dict[str, tuple[float, bool]] = {
+    "in hours": (60, True),
+    "in hrs": (60, True),
+    "in hour": (60, True),
+    "多少小时": (60, True),
+    "几个小时": (60, True),
+    "以小时为单位": (60, True),
+    "以小时计": (60, True),
+    "in thousands": (1000, False),
+    "in thousand": (1000, False),
+    "in 000s": (1000, False),
+    "in k": (1000, False),
+    "in millions": (1_000_000, False),
+    "in million": (1_000_000, False),
+    "in mn": (1_000_000, False),
+    "in billions": (1_000_000_000, False),
+    "以千为单位": (1000, False),
+    "以万为单位": (10_000, False),
+    "单位为万": (10_000, False),
+    "多少万": (10_000, False),
+    "以百万为单位": (1_000_000, False),
+    "以亿为单位": (100_000_000, False),
+}
+
 # Units that scale a number before comparing it with a column measured in minutes.
 HOUR_WORDS: tuple[str, ...] = ("hour", "hours", "hr", "hrs", "小时", "个小时")
 
@@ -825,6 +858,55 @@ EN_NUMBERS: dict[str, int] = {
     "dozen": 12,
     "an": 1,
     "a": 1,
+}
+
+# Named periods of the calendar: phrase -> (date part, the values it covers). A filter, never a grouping.
+_H1, _H2 = (1, 2, 3, 4, 5, 6), (7, 8, 9, 10, 11, 12)
+_Q = {1: (1, 2, 3), 2: (4, 5, 6), 3: (7, 8, 9), 4: (10, 11, 12)}
+_SEASONS = {
+    "spring": (3, 4, 5),
+    "summer": (6, 7, 8),
+    "autumn": (9, 10, 11),
+    "fall": (9, 10, 11),
+    "winter": (12, 1, 2),
+}
+PERIODS: dict[str, tuple[str, tuple[int, ...]]] = {
+    **{
+        f"{w} half{tail}": ("month", months)
+        for w, months in (("first", _H1), ("second", _H2))
+        for tail in ("", " of the year", " of year")
+    },
+    "h1": ("month", _H1),
+    "h2": ("month", _H2),
+    **{f"q{n}": ("month", m) for n, m in _Q.items()},
+    **{
+        f"{w} quarter": ("month", _Q[n])
+        for n, w in ((1, "first"), (2, "second"), (3, "third"), (4, "fourth"), (4, "last"), (4, "final"))
+    },
+    **{f"{w} quarter of the year": ("month", _Q[n]) for n, w in ((1, "first"), (4, "last"), (4, "fourth"))},
+    **{name: ("month", m) for name, m in _SEASONS.items()},
+    **{f"the {name} months": ("month", m) for name, m in _SEASONS.items()},
+    **{f"{name} months": ("month", m) for name, m in _SEASONS.items()},
+    "上半年": ("month", _H1),
+    "下半年": ("month", _H2),
+    **{
+        f"{p}{zh}季度": ("month", _Q[n])
+        for n, zh in ((1, "一"), (2, "二"), (3, "三"), (4, "四"))
+        for p in ("第", "")
+    },
+    **{
+        f"{zh}{suffix}": ("month", m)
+        for zh, m in (("春", (3, 4, 5)), ("夏", (6, 7, 8)), ("秋", (9, 10, 11)), ("冬", (12, 1, 2)))
+        for suffix in ("季", "天")
+    },
+    # Days of the week as SQL numbers them: 0 = Sunday.
+    "weekend": ("dow", (0, 6)),
+    "weekends": ("dow", (0, 6)),
+    "the weekend": ("dow", (0, 6)),
+    "周末": ("dow", (0, 6)),
+    "workdays": ("dow", (1, 2, 3, 4, 5)),
+    "business days": ("dow", (1, 2, 3, 4, 5)),
+    "工作日": ("dow", (1, 2, 3, 4, 5)),
 }
 
 # Time buckets: word -> bucket. Only used with a grouping cue or as an adjective ("monthly").

@@ -46,6 +46,10 @@ def _phrase_table() -> dict[tuple[str, ...], list[str]]:
         table.setdefault(tuple(w.split()), []).append("bucket:" + bucket)
     for w in lexicon.CONDITIONS:
         table.setdefault(tuple(w.split()), []).append("cond")
+    for w in lexicon.PERIODS:
+        table.setdefault(tuple(w.split()), []).append("period")
+    for w in lexicon.SCALES:
+        table.setdefault(tuple(w.split()), []).append("scale")
     return table
 
 
@@ -58,6 +62,11 @@ for _w, _bucket in lexicon.BUCKET_WORDS.items():
     _ZH_CUES.setdefault(_w, []).append("bucket:" + _bucket)
 for _w in lexicon.CONDITIONS:
     _ZH_CUES.setdefault(_w, []).append("cond")
+for _w in lexicon.PERIODS:
+    _ZH_CUES.setdefault(_w, []).append("period")
+for _w in lexicon.SCALES:
+    _ZH_CUES.setdefault(_w, []).append("scale")
+_CUE_VALUES: dict[str, Any] = {**lexicon.PERIODS, **lexicon.SCALES}
 
 
 def find_cues(question: str, tokens: list[Token]) -> list[Cue]:
@@ -68,26 +77,52 @@ def find_cues(question: str, tokens: list[Token]) -> list[Cue]:
         tok = tokens[i]
         matched = 0
         if not tok.zh:
-            for n in range(min(4, len(tokens) - i), 0, -1):
+            for n in range(min(5, len(tokens) - i), 0, -1):
                 words = tuple(t.text for t in tokens[i : i + n])
                 kinds = _EN_PHRASES.get(words)
                 if kinds and all(not t.zh for t in tokens[i : i + n]):
                     if words in (("min",), ("mins",)) and i > 0 and _NUM_RE.match(tokens[i - 1].text):
                         break  # "30 min": a unit of minutes, not the minimum
                     end = tokens[i + n - 1].end
-                    cues.extend(Cue(k, tok.start, end, " ".join(words)) for k in kinds)
+                    joined = " ".join(words)
+                    cues.extend(Cue(k, tok.start, end, joined, _CUE_VALUES.get(joined)) for k in kinds)
                     matched = n
                     break
         else:
             for k in _ZH_CUES.get(tok.text, []):
-                cues.append(Cue(k, tok.start, tok.end, tok.text))
+                cues.append(Cue(k, tok.start, tok.end, tok.text, _CUE_VALUES.get(tok.text)))
         _number_cues(question, tokens, i, cues)
         i += max(matched, 1)
+    _years_as_numbers(question, cues)
     decades = [c for c in cues if c.kind == "decade"]
     cues = [
         c for c in cues if not (c.kind == "bucket:decade" and any(d.end >= c.end > d.start for d in decades))
     ]
     return sorted(cues, key=lambda c: (c.start, c.end))
+
+
+_RANGE_JOINERS = ("and", "to", "-", "–", "~", "和", "到", "至", "与")
+
+
+def _years_as_numbers(question: str, cues: list[Cue]) -> None:
+    """A year-like number that is a quantity: "2000 miles", "$1999", "between 1000 and 2000"."""
+    numbers = [c for c in cues if c.kind == "number"]
+    for c in cues:
+        if c.kind != "year":
+            continue
+        after = question[c.end :].lstrip().lower()
+        unit = re.match(r"[a-z]+|[\u4e00-\u9fff]{1,2}", after)
+        before = question[: c.start].rstrip()
+        paired = any(
+            0 <= c.start - n.end <= 6 and question[n.end : c.start].strip().lower() in _RANGE_JOINERS
+            for n in numbers
+        )
+        if (
+            paired
+            or before.endswith(("$", "¥", "￥"))
+            or (unit is not None and unit.group(0) in lexicon.QUANTITY_UNITS)
+        ):
+            c.kind = "number"
 
 
 def _decade(value: float) -> int | None:

@@ -153,6 +153,32 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         intent.trace.append(f"'{c.text}' → {intent.filters[-1].describe()}")
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
 
+    # Named periods: "summer", "first half of the year", "Q4", 上半年, 周末 → months or days of the week.
+    for c in p.cues_of("period"):
+        part, covered = c.value
+        found = _time_column(p, part)
+        if found is None:
+            raise WriterError(
+                f"'{c.text}': this datasource has no {'date' if part == 'dow' else part} to filter on.",
+                kind="not_understood",
+            )
+        el, as_part = found
+        values = sorted(covered)
+        contiguous = values == list(range(values[0], values[-1] + 1))
+        f = (
+            Filter(el, "between", values[0], values[-1], part=as_part)
+            if contiguous and len(values) > 2
+            else Filter(el, "in", list(covered), part=as_part)
+        )
+        intent.filters.append(f)
+        intent.trace.append(f"'{c.text}' → {f.describe()}")
+        used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+
+    # Units of the answer: "in hours", "in thousands", 以万为单位 (the unit word is not a column).
+    scales = p.cues_of("scale")
+    for c in scales:
+        used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+
     # Top-N limits: "top 5", "前5", "5 busiest".
     asks_which = any(t.text in ("which", "哪", "哪个", "哪些", "哪家") for t in p.tokens)
     sup = [
@@ -192,6 +218,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             comparator = p.near_before(
                 n.start, ("gt", "ge", "lt", "le", "eq", "between"), window=1
             ) or p.near_after(n.end, ("gt", "ge", "lt", "le"), window=1)
+        if comparator is None:
+            comparator = _equality_link(p, n)
         if comparator is None:
             continue
         phrase = p.q[min(comparator.start, n.start) : max(comparator.end, n.end)]
@@ -304,6 +332,12 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if picked is None:
             continue
         el = picked
+        if el.column is not None and agg_cue is None and _absence(p, m) and p.is_numeric(el):
+            # "orders with no discount", 没有折扣的: nothing of it (at most zero when it can go negative)
+            signed = "negative" in p.col(el).description_en.lower() or "负" in p.col(el).description_zh
+            conds.append(Filter(el, "<=" if signed else "=", 0))
+            intent.trace.append(f"'{m.text}' → {conds[-1].describe()}")
+            continue
         if el.column is not None and agg_cue is None and _presence(p, m) and p.is_numeric(el):
             conds.append(Filter(el, ">", 0))  # "orders that had a discount": discount > 0
             intent.trace.append(f"'{m.text}' → {conds[-1].describe()}")
@@ -459,6 +493,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         else:
             intent.select.append(el)
 
+    # "compare JFK and LGA", "horror vs comedies": several values of one column asked side by side are groups.
+    if p.has("compare") and not intent.dims:
+        _compare_groups(intent, value_filters)
+
     # "Which movie has the most reviews": a superlative about the rows themselves orders them.
     row_level = (
         superlative is not None
@@ -496,9 +534,27 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         intent.measures.append(Measure(agg, el))
         intent.trace.append(f"'{m.text}' → {agg.upper()}({el.label()})")
 
+    for c in scales:
+        divisor, minutes_only = c.value
+        scaled = [
+            x
+            for x in intent.measures
+            if x.agg in ("sum", "avg", "min", "max")
+            and x.column is not None
+            and (not minutes_only or _minutes(p, x.column))
+        ]
+        if not scaled:
+            raise WriterError(f"'{c.text}': I could not tell which number to convert.", kind="not_understood")
+        for x in scaled:
+            x.scale = divisor
+        intent.trace.append(f"'{c.text}' → divide by {divisor:g}")
+
     # Percentages: the condition(s) become the numerator.
     if percent:
         cond = conds or [f for pos, f in value_filters if pos > p.cues_of("percent")[0].start]
+        if not cond and not intent.dims:
+            # "飞往ATL的航班占全部航班的比例": with nothing after the cue, the named rows are the numerator.
+            cond = [f for _, f in value_filters]
         if cond:
             base = intent.measures[0].column if intent.measures else None
             intent.measures = [Measure("pct", base, list(cond))]
@@ -520,6 +576,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     if count_distinct is not None and not intent.measures:
         intent.measures.append(Measure("count_distinct", count_distinct))
         intent.trace.append(f"count distinct {count_distinct.label()}")
+    if (
+        intent.measures
+        and entity is not None
+        and all(m.agg in ("sum", "avg", "min", "max") for m in intent.measures)
+        and any(_counts_entity(p, c, entity) for c in count_cues)
+    ):
+        # "纽约市的订单数量和总利润", "number of flights and average delay": the count is a measure too.
+        intent.measures.insert(0, Measure("count"))
+        intent.trace.append(f"'{entity.text}' counted → COUNT(*) of {p.main}")
     if not intent.measures and (counting or intent.dims):
         intent.measures.append(Measure("count"))
         intent.trace.append(f"aggregate COUNT(*) of {p.main}")
@@ -576,6 +641,26 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     ):
         raise WriterError("I could not understand the question.", kind="not_understood")
     return intent
+
+
+def _compare_groups(intent: Intent, value_filters: list[tuple[int, Filter]]) -> None:
+    """Group by the column whose values are compared, keeping only those values (items of a list column)."""
+    by_column: dict[Element, list[Filter]] = {}
+    for _, f in value_filters:
+        if f.op in ("in", "like"):
+            by_column.setdefault(f.column, []).append(f)
+    for el, filters in by_column.items():
+        if filters[0].op == "in":
+            intent.dims.append(Dimension(el))
+            intent.trace.append(f"compared values → group by {el.label()}")
+            return
+        if len(filters) >= 2:  # list column: one LIKE per value becomes one group per item
+            items = [str(f.value).strip("%") for f in filters]
+            value_filters[:] = [(pos, f) for pos, f in value_filters if f not in filters]
+            value_filters.append((0, Filter(el, "in", items, part="item")))
+            intent.dims.append(Dimension(el))
+            intent.trace.append(f"compared items → group by items of {el.label()} in {items}")
+            return
 
 
 def _unique(items: list[Element]) -> list[Element]:
@@ -724,13 +809,67 @@ def _ranked_here(p: Parser, m: Mention) -> bool:
     return p.near_after(m.end, ("max", "min"), window=0) is not None and any(t.zh for t in p.tokens)
 
 
-def _presence(p: Parser, m: Mention) -> bool:
-    """Owning some amount of a measure ("had a discount", "with a delay"), i.e. more than zero."""
+_EQUALITY_LINKS = ("of", "=", "is", "was", "equal", "为", "是", "等于", "达到")
+
+
+def _equality_link(p: Parser, n: Cue) -> Cue | None:
+    """A number joined to the numeric column just before it: "a tomatometer of 100", "新鲜度为100"."""
+    if n.kind != "number":
+        return None
+    m = next((m for m in reversed(p.mentions) if m.end <= n.start), None)
+    if m is None or p.q[m.end : n.start].strip().lower() not in _EQUALITY_LINKS:
+        return None
+    el = p.pick(m, "numeric")
+    if el is None or el.column is None or _weak(p, m, el):
+        return None
+    return Cue("eq", m.end, n.start, p.q[m.end : n.start].strip())
+
+
+def _equality_link_follows(p: Parser, m: Mention) -> bool:
+    """Whether "of <number>" follows the mention ("a tomatometer of 100" is not "any tomatometer")."""
+    rest = p.q[m.end :].strip().lower()
+    word = next(
+        (w for w in _EQUALITY_LINKS if rest.startswith(w + " ") or (not w.isascii() and rest.startswith(w))),
+        None,
+    )
+    if word is None:
+        return False
+    tail = rest[len(word) :].strip()
+    return bool(tail) and (tail[0].isdigit() or tail.split(" ")[0] in lexicon.EN_NUMBERS)
+
+
+def _counts_entity(p: Parser, c: Cue, entity: Mention) -> bool:
+    """A count word right beside the row noun: "number of orders", "how many flights", 订单数量, 航班数."""
+    if c.end <= entity.start:
+        return not p.gap_words(c.end, entity.start)
+    return entity.end <= c.start and not p.gap_words(entity.end, c.start)
+
+
+def _absence(p: Parser, m: Mention) -> bool:
+    """Having none of a measure: "with no discount", "without a delay", 没有折扣的, 无折扣."""
     before = [t.text for t in p.tokens if t.end <= m.start][-2:]
+    after = next((t.text for t in p.tokens if t.start >= m.end), "")
+    if before and before[-1] in ("没有", "无", "没", "未", "不") and after == "的":
+        return not _ranked_here(p, m)
+    if before and before[-1] in ("no", "zero", "without"):
+        return True
+    return len(before) == 2 and before[0] == "without" and before[1] in ("a", "an", "any")
+
+
+def _presence(p: Parser, m: Mention) -> bool:
+    """Owning some amount of a measure ("had a discount", "won an Oscar", 有折扣的), i.e. more than zero."""
+    before = [t.text for t in p.tokens if t.end <= m.start][-2:]
+    after = next((t.text for t in p.tokens if t.start >= m.end), "")
+    if before and before[-1] in ("有", "获得", "获", "得过", "拿过", "带", "获得过") and after == "的":
+        return not _ranked_here(p, m)
+    if any(c.kind == "eq" for c in p.cues if c.start >= m.end and not p.gap_words(m.end, c.start)):
+        return False
+    if _equality_link_follows(p, m):
+        return False
     return (
         len(before) == 2
         and before[1] in ("a", "an", "any")
-        and before[0] in ("had", "has", "have", "with", "got")
+        and before[0] in ("had", "has", "have", "with", "got", "won", "received", "earned", "win", "get")
     )
 
 

@@ -126,6 +126,7 @@ def _tokenizer() -> Any:
 def zh_dictionary() -> frozenset[str]:
     """Every Chinese word the lexicon knows (glosses, value glosses, cues, conditions, buckets)."""
     words: set[str] = set(lexicon.ZH_GLOSS) | set(lexicon.ZH_VALUE_GLOSS) | set(lexicon.BUCKET_WORDS)
+    words |= set(lexicon.PERIODS) | set(lexicon.SCALES)
     for cue_words in lexicon.CUES_ZH.values():
         words.update(cue_words)
     words.update(w for w in lexicon.CONDITIONS if has_cjk(w))
