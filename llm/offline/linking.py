@@ -7,6 +7,7 @@ to schema elements. :func:`link` runs a question through it and returns non-over
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterable
@@ -279,9 +280,26 @@ def _search_value_index(question: str, index: SchemaIndex, values: Any) -> list[
             w in lexicon.STOPWORDS_EN or lemma(w) in lexicon.SYNONYMS for w in phrase.split()
         ):
             continue  # "the films" is not the company "The Film Company"
+        words = phrase.split()
+        if (
+            len(words) > 1
+            and (col is None or (col.distinct_count or 0) > 500)
+            and _names_rows(index, words[-1])
+            and str(value).lower() != phrase.lower()
+        ):
+            # "French films" are films in French, not the title "French Film": look up "French" alone.
+            short = phrase[: phrase.rstrip().rfind(" ")].rstrip()
+            with contextlib.suppress(Exception):  # a broken value index must not break SQL writing
+                hits.extend(_Hit(h, start, start + len(short)) for h in values.lookup(short))
+            continue
         ref = ValueRef(table, column, str(value), bool(_field(hit, "in_list")))
         out.append(Mention(start, end, phrase, values=[ref]))
     return out
+
+
+def _names_rows(index: SchemaIndex, word: str) -> bool:
+    """Whether a word names the rows of a table ("films" for a table of one row per film)."""
+    return any(el.column is None and w >= 0.8 for el, w in index.en.get((lemma(word),), []))
 
 
 @dataclass(frozen=True)

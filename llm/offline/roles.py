@@ -7,7 +7,7 @@ from llm.offline import lexicon
 from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
 from llm.offline.linking import Element, Mention
 from llm.offline.parse import _CLASSIFIERS, Cue, Parser, describe_agg
-from llm.offline.text import name_lemmas
+from llm.offline.text import name_lemmas, stem
 
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
 _AGG_CUES = ("avg", "sum", "max", "min")
@@ -125,8 +125,19 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 raise WriterError(
                     f"'{c.text}': this datasource has no year to filter on.", kind="not_understood"
                 )
-            intent.filters.append(Filter(found[0], "between", c.value, c.value + 9, part=found[1]))
-            intent.trace.append(f"'{c.text}' → {intent.filters[-1].describe()}")
+            cmp_cue = p.near_before(c.start, ("gt", "ge", "lt", "le"), window=1) or p.near_after(
+                c.end, ("gt", "ge", "lt", "le"), window=1
+            )
+            if cmp_cue is None:
+                f = Filter(found[0], "between", c.value, c.value + 9, part=found[1])
+            elif cmp_cue.kind in ("gt", "ge"):  # "since the 90s", 90年代以来: from the decade's first year
+                f = Filter(found[0], ">=", c.value, part=found[1])
+                used_cues.add(id(cmp_cue))
+            else:  # "before the 90s"
+                f = Filter(found[0], "<", c.value, part=found[1])
+                used_cues.add(id(cmp_cue))
+            intent.filters.append(f)
+            intent.trace.append(f"'{c.text}' → {f.describe()}")
             continue
         if c.kind not in ("year", "month", "day"):
             continue
@@ -324,6 +335,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         agg_cue = p.near_before(m.start, _AGG_CUES, window=2, max_between=0)
         prefer = "dim" if group_cue is not None else "measure" if agg_cue is not None else ""
         picked = p.pick(m, prefer)
+        if agg_cue is not None and agg_cue.kind in ("avg", "sum"):
+            numeric_el = p.pick(m, "numeric")  # an average of 评分 is of the numeric rating, not the text one
+            if numeric_el is not None and not _weak(p, m, numeric_el):
+                picked = numeric_el
         ranked = p.pick(m, "numeric") if agg_cue is None and _ranked_here(p, m) else None
         if ranked is not None and not _weak(p, m, ranked):
             # "highest rated movie", "评分最高": a superlative on the word makes it a number to rank by.
@@ -356,6 +371,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         )
         if weight < 0.5 and group_cue is None and (agg_cue is None or ranked_only):
             continue  # a modifier alone ("departed", "the most departures") is too weak to be a measure or a group
+        if (
+            group_cue is not None
+            and group_cue.kind.startswith("bucket")
+            and _dated(p, el)
+            and any(d.bucket is not None or p.is_time_part(d.column) for d in intent.dims)
+        ):
+            continue  # "每年上映的": the release is what the yearly bucket already counts by
         if p.is_dimension_like(el):
             dims.append((m, el, group_cue is not None or _after_superlative(p, m)))
             via = next(
@@ -497,6 +519,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     if p.has("compare") and not intent.dims:
         _compare_groups(intent, value_filters)
 
+    # "the highest-grossing comedy": a superlative and its measure in front of a value noun rank those rows.
+    if entity is None and sup and not intent.dims and measures and not counting:
+        noun = _ranked_value_noun(p, sup[0], [m for m, _, _ in measures], value_filters)
+        if noun is not None:
+            entity = noun
+            intent.trace.append(f"'{sup[0].text} … {noun.text}': the {noun.text} rows are ranked")
+
     # "Which movie has the most reviews": a superlative about the rows themselves orders them.
     row_level = (
         superlative is not None
@@ -512,7 +541,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         intent.order_column = ordered[1]
         intent.select = _unique([el for _, el, _ in measures] + intent.select)
         intent.descending = _sup_kind(superlative, ordered[1]) == "max"
-        intent.limit = intent.limit or (1 if p.has("which") or not p.has("top") else 10)
+        intent.limit = intent.limit or (10 if _asks_several(p, entity) else 1)
         intent.trace.append(f"'{superlative.text}' → order rows by {ordered[1].label()}")
         measures = []
 
@@ -618,7 +647,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if order_col is not None:
             intent.order_column = order_col
             intent.descending = _sup_kind(superlative, order_col) == "max"
-            intent.limit = intent.limit or (1 if which or not p.has("top") else 10)
+            intent.limit = intent.limit or (10 if _asks_several(p, entity) else 1)
     elif intent.limit is not None and intent.dims and intent.measures:
         intent.order_measure = 0
 
@@ -843,6 +872,46 @@ def _counts_entity(p: Parser, c: Cue, entity: Mention) -> bool:
     if c.end <= entity.start:
         return not p.gap_words(c.end, entity.start)
     return entity.end <= c.start and not p.gap_words(entity.end, c.start)
+
+
+def _ranked_value_noun(
+    p: Parser, sup: Cue, measured: list[Mention], value_filters: list[tuple[int, Filter]]
+) -> Mention | None:
+    """The value right after a superlative and its measure words, standing for rows: "highest-grossing comedy"."""
+    for pos, _ in value_filters:
+        if pos < sup.end:
+            continue
+        noun = next((m for m in p.mentions if m.start == pos), None)
+        if noun is None:
+            return None
+        gap = [
+            t
+            for t in p.gap_words(sup.end, pos)
+            if not any(m.start <= t.start and t.end <= m.end for m in measured)
+        ]
+        rest = [t for t in p.tokens if t.start >= noun.end and t.text not in ("?", "is", "was")]
+        return noun if not gap and not rest else None
+    return None
+
+
+def _asks_several(p: Parser, entity: Mention | None) -> bool:
+    """A ranking without a number asks for a list ("top movies", "highest rated films"), else for one row."""
+    if p.has("which") and not any(t.text in ("哪些",) for t in p.tokens):
+        return False
+    if any(c.text in ("top", "leading", "排名前") for c in p.cues_of("top")):
+        return True
+    if entity is None:
+        return False
+    text = entity.text.lower()
+    return text.isascii() and text.endswith("s") and stem(text) != text
+
+
+def _dated(p: Parser, el: Element) -> bool:
+    """A date column (typed, or text described as a date)."""
+    if el.column is None:
+        return False
+    c = p.col(el)
+    return c.kind == "time" or (c.kind == "text" and "date" in c.description_en.lower())
 
 
 def _absence(p: Parser, m: Mention) -> bool:

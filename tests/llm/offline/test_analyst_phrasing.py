@@ -166,3 +166,36 @@ async def test_compared_values_become_groups(
 )
 async def test_shapes_of_everyday_phrasing(offline_registry: Any, ds: str, question: str, gold: str) -> None:
     assert await answers_like(offline_registry, ds, question, gold)
+
+
+@pytest.mark.parametrize(
+    ("ds", "question", "gold"),
+    [
+        (
+            "movies",
+            "各类型影片的平均评分",
+            "WITH RECURSIVE split(id, g, rest) AS (SELECT ID, '', Genre || ',' FROM omdb UNION ALL SELECT id, "
+            "trim(substr(rest, 1, instr(rest, ',') - 1)), substr(rest, instr(rest, ',') + 1) FROM split "
+            "WHERE rest <> '') SELECT g, AVG(t.Rating) FROM split JOIN tomatoes t ON t.ID = split.id "
+            "WHERE g <> '' GROUP BY g",
+        ),
+        (
+            "movies",
+            "90年代以来每年上映的影片数量",
+            "SELECT Year, COUNT(*) FROM omdb WHERE Year >= 1990 GROUP BY Year",
+        ),
+        (
+            "movies",
+            "French films released after 2000 - how many?",
+            "SELECT COUNT(*) FROM omdb WHERE Language LIKE '%French%' AND Year > 2000",
+        ),
+        (
+            "movies",
+            "what's the highest-grossing comedy",
+            "SELECT o.Title FROM omdb o JOIN tomatoes t ON o.ID = t.ID WHERE o.Genre LIKE '%Comedy%' "
+            "ORDER BY t.BoxOffice DESC NULLS LAST LIMIT 1",
+        ),
+    ],
+)
+async def test_readings_of_ambiguous_words(offline_registry: Any, ds: str, question: str, gold: str) -> None:
+    assert await answers_like(offline_registry, ds, question, gold)
