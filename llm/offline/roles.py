@@ -125,8 +125,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 raise WriterError(
                     f"'{c.text}': this datasource has no year to filter on.", kind="not_understood"
                 )
-            cmp_cue = p.near_before(c.start, ("gt", "ge", "lt", "le"), window=1) or p.near_after(
-                c.end, ("gt", "ge", "lt", "le"), window=1
+            cmp_cue = p.near_before(c.start, ("gt", "ge", "lt", "le"), window=1) or _own_comparator_after(
+                p, c
             )
             if cmp_cue is None:
                 f = Filter(found[0], "between", c.value, c.value + 9, part=found[1])
@@ -147,9 +147,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             continue
         el, part = found
         op = "="
-        cmp_cue = p.near_before(c.start, ("gt", "ge", "lt", "le"), window=1) or p.near_after(
-            c.end, ("gt", "ge", "lt", "le"), window=1
-        )
+        cmp_cue = p.near_before(c.start, ("gt", "ge", "lt", "le"), window=1) or _own_comparator_after(p, c)
         if cmp_cue is not None and c.kind == "year":
             op = ">=" if cmp_cue.text in ("since", "以来", "起") else _CMP[cmp_cue.kind]
             used_cues.add(id(cmp_cue))
@@ -871,7 +869,8 @@ def _counts_entity(p: Parser, c: Cue, entity: Mention) -> bool:
     """A count word right beside the row noun: "number of orders", "how many flights", 订单数量, 航班数."""
     if c.end <= entity.start:
         return not p.gap_words(c.end, entity.start)
-    return entity.end <= c.start and not p.gap_words(entity.end, c.start)
+    counts_next = any(m.start >= c.end and not p.gap_words(c.end, m.start) for m in p.mentions)
+    return not counts_next and entity.end <= c.start and not p.gap_words(entity.end, c.start)
 
 
 def _ranked_value_noun(
@@ -904,6 +903,20 @@ def _asks_several(p: Parser, entity: Mention | None) -> bool:
         return False
     text = entity.text.lower()
     return text.isascii() and text.endswith("s") and stem(text) != text
+
+
+def _own_comparator_after(p: Parser, c: Cue) -> Cue | None:
+    """A comparator after a year ("2000 onwards", 2000年以后), unless it leads to a number of its own."""
+    cmp_cue = p.near_after(c.end, ("gt", "ge", "lt", "le"), window=1)
+    if cmp_cue is None:
+        return None
+    owned = any(
+        n.kind in ("number", "number_hours", "year")
+        and n.start >= cmp_cue.end
+        and not p.gap_words(cmp_cue.end, n.start)
+        for n in p.cues
+    )
+    return None if owned else cmp_cue
 
 
 def _dated(p: Parser, el: Element) -> bool:

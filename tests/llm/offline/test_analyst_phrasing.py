@@ -199,3 +199,11 @@ async def test_shapes_of_everyday_phrasing(offline_registry: Any, ds: str, quest
 )
 async def test_readings_of_ambiguous_words(offline_registry: Any, ds: str, question: str, gold: str) -> None:
     assert await answers_like(offline_registry, ds, question, gold)
+
+
+async def test_a_comparator_leading_to_its_own_number_leaves_the_year_alone(offline_registry: Any) -> None:
+    gold = (
+        "SELECT o.Title FROM omdb o JOIN tomatoes t ON o.ID = t.ID "
+        "WHERE o.Genre LIKE '%Drama%' AND o.Year = 2012 AND t.Meter > 90"
+    )
+    assert await answers_like(offline_registry, "movies", "list dramas from 2012 with a meter above 90", gold)
