@@ -9,6 +9,7 @@ from llm.offline.linking import Element, Mention
 from llm.offline.parse import _CLASSIFIERS, Cue, Parser, describe_agg
 from llm.offline.text import name_lemmas, stem
 
+_ZH_CALENDAR = {"月": "month", "月份": "month", "年": "year", "年份": "year", "天": "day", "日": "day"}
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
 _AGG_CUES = ("avg", "sum", "max", "min")
 _GROUP_CUES = ("by", "which", "top", "bottom", "bucket")
@@ -72,6 +73,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 f"'{c.text}' → group by {found[0].label()}{' (' + bucket + ')' if bucket else ''}"
             )
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+
+    # "哪个月", "哪一年": the calendar word after "which" is grouped on (a lone character links to no column).
+    for c in p.cues_of("which"):
+        nxt = next((t for t in p.tokens if t.start >= c.end), None)
+        unit_name = _ZH_CALENDAR.get(nxt.text) if nxt is not None and nxt.start == c.end else None
+        found = _time_column(p, unit_name) if unit_name else None
+        if found and not any(d.column == found[0] for d in intent.dims):
+            intent.dims.append(Dimension(found[0], found[1]))
+            intent.trace.append(f"'{c.text}{nxt.text if nxt else ''}' → group by {found[0].label()}")
 
     # Values → equality (or LIKE for list columns) filters.
     for i, m in enumerate(p.mentions):
@@ -138,6 +148,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 used_cues.add(id(cmp_cue))
             intent.filters.append(f)
             intent.trace.append(f"'{c.text}' → {f.describe()}")
+            _date_verb_before(
+                p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start, used
+            )
             continue
         if c.kind not in ("year", "month", "day"):
             continue
@@ -161,6 +174,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         intent.filters.append(Filter(el, op, c.value, part=part))
         intent.trace.append(f"'{c.text}' → {intent.filters[-1].describe()}")
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+        _date_verb_before(
+            p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start, used
+        )
 
     # Named periods: "summer", "first half of the year", "Q4", 上半年, 周末 → months or days of the week.
     for c in p.cues_of("period"):
@@ -228,6 +244,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 n.start, ("gt", "ge", "lt", "le", "eq", "between"), window=1
             ) or p.near_after(n.end, ("gt", "ge", "lt", "le"), window=1)
         if comparator is None:
+            comparator = _range_between(p, n, numbers, used_cues)
+        if comparator is None:
             comparator = _equality_link(p, n)
         if comparator is None:
             continue
@@ -240,9 +258,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             count_having.append(Filter(Element(p.main), op, _num(n.value)))
             intent.trace.append(f"'{phrase} {p.mentions[counted_idx].text}' → COUNT(*) {op} {_num(n.value)}")
             continue
-        target = (
-            _cond_target(p, n, used_cues) or _comparison_target(p, comparator, n, used) or _unit_target(p, n)
-        )
+        target = _cond_target(p, n, used_cues) or _comparison_target(p, comparator, n, used)
+        unit_target = _unit_target(p, n)
+        if unit_target is not None and (target is None or not _minutes(p, target[1])):
+            target = unit_target  # "films longer than 150 minutes": the duration, not the Oscars named before
         if target is None:
             raise WriterError(
                 f"I could not tell which column '{phrase}' applies to; name the measure (e.g. 'runtime over 120').",
@@ -642,6 +661,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if order_col is None:
             numeric = [x for x in intent.select if p.is_numeric(x)]
             order_col = numeric[0] if numeric else None
+        if order_col is None and superlative.text in _DURATION_SUPERLATIVES:
+            duration = _unit_target(p, Cue("number_hours", superlative.end, superlative.end, "", 1))
+            order_col = duration[1] if duration is not None else None  # "the 5 longest movies": by runtime
         if order_col is not None:
             intent.order_column = order_col
             intent.descending = _sup_kind(superlative, order_col) == "max"
@@ -873,6 +895,12 @@ def _counts_entity(p: Parser, c: Cue, entity: Mention) -> bool:
     return not counts_next and entity.end <= c.start and not p.gap_words(entity.end, c.start)
 
 
+_DURATION_SUPERLATIVES = frozenset({"longest", "shortest", "最长", "最短"})
+_TRAILING_ASK = frozenset(
+    {"?", "？", "is", "was", "是", "哪部", "哪个", "哪一部", "哪家", "哪些", "什么", "呢", "的"}
+)
+
+
 def _ranked_value_noun(
     p: Parser, sup: Cue, measured: list[Mention], value_filters: list[tuple[int, Filter]]
 ) -> Mention | None:
@@ -888,7 +916,7 @@ def _ranked_value_noun(
             for t in p.gap_words(sup.end, pos)
             if not any(m.start <= t.start and t.end <= m.end for m in measured)
         ]
-        rest = [t for t in p.tokens if t.start >= noun.end and t.text not in ("?", "is", "was")]
+        rest = [t for t in p.tokens if t.start >= noun.end and t.text not in _TRAILING_ASK]
         return noun if not gap and not rest else None
     return None
 
@@ -990,3 +1018,30 @@ def _weak(p: Parser, m: Mention, el: Element) -> bool:
     normal = p.pick(m)
     weight = max((w for e, w in m.elements if e == el), default=0.0)
     return weight < 0.5 or (normal is not None and normal.column is None)
+
+
+def _date_verb_before(p: Parser, pos: int, used: set[int]) -> None:
+    """ "released in 2014", "2000年以后上映": the date verb right before a date filter is part of that filter."""
+    for i, m in enumerate(p.mentions):
+        if i in used or m.end > pos or p.gap_words(m.end, pos):
+            continue
+        el = p.pick(m)
+        if (
+            el is not None
+            and el.column is not None
+            and _dated(p, el)
+            and not p.near_before(m.start, _GROUP_CUES, window=0)
+        ):
+            used.add(i)
+
+
+def _range_between(p: Parser, n: Cue, numbers: list[Cue], used_cues: set[int]) -> Cue | None:
+    """ "在5到10件之间", "from 90 to 120 minutes": two numbers joined by to/到 form a range."""
+    second = next((x for x in numbers if x.start > n.end and id(x) not in used_cues), None)
+    if second is None or p.q[n.end : second.start].strip().lower() not in ("到", "至", "to", "-", "~", "–"):
+        return None
+    closing = p.near_after(second.end, ("between",), window=1)
+    opening = p.near_before(n.start, ("between",), window=1)
+    if closing is None and opening is None and not p.q[: n.start].rstrip().endswith("在"):
+        return None
+    return Cue("between", n.start, second.end, p.q[n.start : second.end])
