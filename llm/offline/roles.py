@@ -76,12 +76,14 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
 
     # "哪个月", "哪一年": the calendar word after "which" is grouped on (a lone character links to no column).
     for c in p.cues_of("which"):
-        nxt = next((t for t in p.tokens if t.start >= c.end), None)
-        unit_name = _ZH_CALENDAR.get(nxt.text) if nxt is not None and nxt.start == c.end else None
-        found = _time_column(p, unit_name) if unit_name else None
-        if found and not any(d.column == found[0] for d in intent.dims):
+        word = next((t for t in p.tokens if t.start >= c.end), None)
+        unit_name: str | None = (
+            _ZH_CALENDAR.get(word.text) if word is not None and word.start == c.end else None
+        )
+        found = _time_column(p, unit_name) if unit_name is not None else None
+        if word is not None and found and not any(d.column == found[0] for d in intent.dims):
             intent.dims.append(Dimension(found[0], found[1]))
-            intent.trace.append(f"'{c.text}{nxt.text if nxt else ''}' → group by {found[0].label()}")
+            intent.trace.append(f"'{c.text}{word.text}' → group by {found[0].label()}")
 
     # Values → equality (or LIKE for list columns) filters.
     for i, m in enumerate(p.mentions):
@@ -1021,7 +1023,7 @@ def _weak(p: Parser, m: Mention, el: Element) -> bool:
 
 
 def _date_verb_before(p: Parser, pos: int, used: set[int]) -> None:
-    """ "released in 2014", "2000年以后上映": the date verb right before a date filter is part of that filter."""
+    """A date verb right before a date filter is part of that filter: "released in 2014", 2000年以后上映."""
     for i, m in enumerate(p.mentions):
         if i in used or m.end > pos or p.gap_words(m.end, pos):
             continue
@@ -1036,7 +1038,7 @@ def _date_verb_before(p: Parser, pos: int, used: set[int]) -> None:
 
 
 def _range_between(p: Parser, n: Cue, numbers: list[Cue], used_cues: set[int]) -> Cue | None:
-    """ "在5到10件之间", "from 90 to 120 minutes": two numbers joined by to/到 form a range."""
+    """Two numbers joined by to/到 form a range: 在5到10件之间, "from 90 to 120 minutes"."""
     second = next((x for x in numbers if x.start > n.end and id(x) not in used_cues), None)
     if second is None or p.q[n.end : second.start].strip().lower() not in ("到", "至", "to", "-", "~", "–"):
         return None
