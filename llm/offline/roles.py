@@ -77,10 +77,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     # "哪个月", "哪一年": the calendar word after "which" is grouped on (a lone character links to no column).
     for c in p.cues_of("which"):
         word = next((t for t in p.tokens if t.start >= c.end), None)
-        unit_name: str | None = (
-            _ZH_CALENDAR.get(word.text) if word is not None and word.start == c.end else None
-        )
-        found = _time_column(p, unit_name) if unit_name is not None else None
+        calendar = _ZH_CALENDAR.get(word.text) if word is not None and word.start == c.end else None
+        found = _time_column(p, calendar) if calendar is not None else None
         if word is not None and found and not any(d.column == found[0] for d in intent.dims):
             intent.dims.append(Dimension(found[0], found[1]))
             intent.trace.append(f"'{c.text}{word.text}' → group by {found[0].label()}")
