@@ -229,6 +229,11 @@ class Builder:
                 ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0)
             )
             return exp.Mul(this=hundred, expression=exp.Avg(this=case)), "pct"
+        if m.agg == "ratio":
+            assert col is not None and m.denominator is not None
+            den = exp.Sum(this=self.column(m.denominator))
+            ratio_num = exp.Mul(this=exp.Literal.number("1.0"), expression=exp.Sum(this=col))
+            return exp.Div(this=ratio_num, expression=den), f"{name}_per_{_alias_name(m.denominator.column or '')}"
         if m.agg == "share":
             inner: exp.Expression = exp.Sum(this=col) if col is not None else exp.Count(this=exp.Star())
             total = exp.Window(this=exp.Sum(this=inner.copy()))

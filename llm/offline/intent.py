@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from llm.offline.linking import Element
 
-Agg = Literal["count", "count_distinct", "sum", "avg", "min", "max", "pct", "share", "none"]
+Agg = Literal["count", "count_distinct", "sum", "avg", "min", "max", "pct", "share", "ratio", "none"]
 
 
 @dataclass
@@ -40,6 +40,8 @@ class Measure:
     column: Element | None = None
     condition: list[Filter] = field(default_factory=list)
     """For ``pct``: the condition counted (or summed) in the numerator."""
+    denominator: Element | None = None
+    """For ``ratio``: the measure divided by (SUM(column) / SUM(denominator))."""
     scale: float = 1
     """The unit asked for: the aggregate is divided by this (60 for minutes in hours, 1000 for thousands)."""
 

@@ -720,6 +720,9 @@ CONDITIONS: dict[str, tuple[str, str, float]] = {
     "打折的": ("discount", ">", 0),
 }
 
+# Words for a margin: profit over sales ("profit margin", 利润率), as SUM(profit) / SUM(sales).
+MARGIN_WORDS: tuple[str, ...] = ("margin", "margins", "利润率", "毛利率", "盈利率", "利润比率")
+
 # Aggregate function names (as opposed to superlative adjectives): "max distance" is MAX(distance), not a ranking.
 AGG_FUNCTION_WORDS: frozenset[str] = frozenset(
     {"max", "maximum", "min", "minimum", "max.", "最大值", "最小值", "平均", "average", "avg", "mean"}

@@ -439,6 +439,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     counting = bool(count_cues)
     percent = p.has("percent")
 
+    # Ratios of two measures: "profit margin", 利润率 (profit over sales), "profit per unit" (over quantity).
+    ratio_of: dict[int, Element] = {}
+    measures, percent = _ratios(p, measures, ratio_of, percent, intent)
+
     # Conditions on groups (HAVING): "airlines with average delay over 15", "利润为负的州", "directors with
     # more than 20 films". A bare measure ("利润") is compared per group only when the question is about the
     # groups themselves: no row noun, no count, no explicit "by" grouping.
@@ -565,6 +569,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     # Measures.
     for m, el, cue in measures:
         agg: Agg
+        if id(m) in ratio_of:
+            intent.measures.append(Measure("ratio", el, denominator=ratio_of[id(m)]))
+            intent.trace.append(f"'{m.text}' → SUM({el.label()}) / SUM({ratio_of[id(m)].label()})")
+            continue
         if cue is not None and cue.kind in _AGG_CUES:
             agg = cue.kind  # type: ignore[assignment]
             if agg in ("max", "min") and (intent.dims or entity is not None):
@@ -1045,3 +1053,52 @@ def _range_between(p: Parser, n: Cue, numbers: list[Cue], used_cues: set[int]) -
     if closing is None and opening is None and not p.q[: n.start].rstrip().endswith("在"):
         return None
     return Cue("between", n.start, second.end, p.q[n.start : second.end])
+
+
+def _main_column(p: Parser, lem: str) -> Element | None:
+    """The main table's numeric column whose name has this lemma."""
+    for c in p.table(p.main).columns:
+        if c.kind == "number" and lem in name_lemmas(c.name):
+            return Element(p.main, c.name)
+    return None
+
+
+def _ratios(
+    p: Parser,
+    measures: list[tuple[Mention, Element, Cue | None]],
+    ratio_of: dict[int, Element],
+    percent: bool,
+    intent: Intent,
+) -> tuple[list[tuple[Mention, Element, Cue | None]], bool]:
+    """Measures that are a ratio of two sums: a margin (profit / sales) or "A per B" of two measures."""
+    en = next((t for t in p.tokens if t.text in lexicon.MARGIN_WORDS), None)
+    zh = next((w for w in lexicon.MARGIN_WORDS if not w.isascii() and w in p.q), None)
+    num, den = _main_column(p, "profit"), _main_column(p, "sales")
+    if (en is not None or zh is not None) and num is not None and den is not None:
+        start = en.start if en is not None else p.q.index(zh or "")
+        end = en.end if en is not None else start + len(zh or "")
+        anchor = next((x for x in measures if x[1] == num), None) or (
+            Mention(start, end, p.q[start:end]),
+            num,
+            None,
+        )
+        at = next((i for i, x in enumerate(measures) if x[1] == num), len(measures))
+        rest = [x for x in measures if x[1] != num]
+        measures = rest[:at] + [anchor] + rest[at:]
+        ratio_of[id(anchor[0])] = den
+        percent = any(not (start <= c.start < end) for c in p.cues_of("percent"))
+        intent.trace.append(f"'{p.q[start:end]}' → profit over sales")
+    for x in list(measures):
+        m2, el2, _ = x
+        per = p.near_before(m2.start, ("by",), window=0, max_between=0)
+        if per is None or per.text not in ("per", "a") or _default_agg(el2) != "sum":
+            continue
+        first = next(
+            (y for y in measures if y[0].end <= per.start and y[1] != el2 and id(y[0]) not in ratio_of), None
+        )
+        if first is None:
+            continue
+        ratio_of[id(first[0])] = el2
+        measures.remove(x)
+        intent.trace.append(f"'{first[0].text} {per.text} {m2.text}' → a ratio of sums")
+    return measures, percent
