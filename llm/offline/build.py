@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, cast
 
 import sqlglot
@@ -233,7 +234,9 @@ class Builder:
             assert col is not None and m.denominator is not None
             den = exp.Sum(this=self.column(m.denominator))
             ratio_num = exp.Mul(this=exp.Literal.number("1.0"), expression=exp.Sum(this=col))
-            return exp.Div(this=ratio_num, expression=den), f"{name}_per_{_alias_name(m.denominator.column or '')}"
+            return exp.Div(
+                this=ratio_num, expression=den
+            ), f"{name}_per_{_alias_name(m.denominator.column or '')}"
         if m.agg == "share":
             inner: exp.Expression = exp.Sum(this=col) if col is not None else exp.Count(this=exp.Star())
             total = exp.Window(this=exp.Sum(this=inner.copy()))
@@ -280,6 +283,8 @@ class Builder:
     def build(self) -> exp.Select:
         """The SELECT statement."""
         intent = self.intent
+        if intent.average_over:
+            return self._average_of_counts()
         self.qualify = self._needs_join()
         select = exp.Select()
         group: list[exp.Expression] = []
@@ -389,6 +394,42 @@ class Builder:
                 merged.set("expressions", [*merged.expressions, *extra.expressions])
             select.set(key, merged)
         return select
+
+    def _average_of_counts(self) -> exp.Select:
+        """AVG over calendar periods of the row count per period, per remaining group."""
+        intent = self.intent
+        inner_intent = replace(
+            intent,
+            dims=[*intent.dims, *intent.average_over],
+            average_over=[],
+            measures=[Measure("count")],
+            order_measure=None,
+            limit=None,
+            having=[],
+        )
+        inner = Builder(inner_intent, self.schema).build()
+        inner.set("order", None)
+        names = [e.alias_or_name for e in inner.expressions]
+        n_period = len(intent.average_over)
+        keep = names[: len(names) - 1 - n_period]
+        outer = exp.Select().select(*(exp.column(n) for n in keep), copy=False)
+        avg = exp.Avg(this=exp.column(names[-1]))
+        outer = outer.select(exp.alias_(avg, "avg_per_period", quoted=False), copy=False)
+        outer = outer.from_(
+            exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("periods"))), copy=False
+        )
+        if keep:
+            outer = outer.group_by(*(exp.column(n) for n in keep), copy=False)
+        if intent.order_measure is not None:
+            outer = outer.order_by(
+                exp.Ordered(this=exp.column("avg_per_period"), desc=intent.descending, nulls_first=False),
+                copy=False,
+            )
+        elif keep:
+            outer = outer.order_by(*(exp.column(n) for n in keep), copy=False)
+        if intent.limit is not None:
+            outer = outer.limit(intent.limit, copy=False)
+        return outer
 
 
 def build_sql(intent: Intent, schema: Schema) -> str:

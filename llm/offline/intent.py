@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from llm.offline.linking import Element
 
-Agg = Literal["count", "count_distinct", "sum", "avg", "min", "max", "pct", "share", "ratio", "none"]
+Agg = Literal[
+    "count", "count_distinct", "sum", "avg", "min", "max", "pct", "share", "ratio", "avg_count", "none"
+]
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Intent:
     filters: list[Filter] = field(default_factory=list)
     having: list[tuple[Measure, Filter]] = field(default_factory=list)
     """Conditions on a group's aggregate: (measure, condition whose op and value apply to it)."""
+    average_over: list[Dimension] = field(default_factory=list)
+    """For ``avg_count``: the calendar period whose row counts are averaged (year, month, day)."""
     select: list[Element] = field(default_factory=list)
     """Row-level questions: the columns to list."""
     distinct: bool = False

@@ -642,6 +642,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     if not intent.measures and (counting or intent.dims):
         intent.measures.append(Measure("count"))
         intent.trace.append(f"aggregate COUNT(*) of {p.main}")
+    _average_per_period(p, intent)
 
     # Superlatives and limits.
     which = p.has("which")
@@ -1102,3 +1103,31 @@ def _ratios(
         measures.remove(x)
         intent.trace.append(f"'{first[0].text} {per.text} {m2.text}' → a ratio of sums")
     return measures, percent
+
+
+_PERIOD_PARTS = {"day": ("year", "month", "day"), "month": ("year", "month"), "year": ("year",)}
+
+
+def _average_per_period(p: Parser, intent: Intent) -> None:
+    """The count per calendar period averaged over the periods: "average flights per day", 每天平均多少航班."""
+    if not p.has("avg") or [m.agg for m in intent.measures] != ["count"]:
+        return
+    for d in intent.dims:
+        unit = d.bucket or next(iter(name_lemmas(d.column.column or "")), "")
+        if unit not in _PERIOD_PARTS or (d.bucket is None and not p.is_time_part(d.column)):
+            continue
+        cols = {lem: c for c in p.table(d.column.table).columns for lem in name_lemmas(c.name)[:1]}
+        parts = _PERIOD_PARTS[unit]
+        if all(part in cols and cols[part].kind == "number" for part in parts):
+            period = [Dimension(Element(d.column.table, cols[part].name)) for part in parts]
+        elif d.bucket is not None:
+            period = [d]
+        else:
+            continue
+        intent.dims.remove(d)
+        intent.average_over = period
+        intent.measures[0] = Measure("avg_count")
+        intent.trace.append(
+            f"average over each {unit} ({', '.join(x.column.label() for x in period)}) of the count per {unit}"
+        )
+        return
