@@ -285,6 +285,8 @@ class Builder:
         intent = self.intent
         if intent.average_over:
             return self._average_of_counts()
+        if intent.partition:
+            return self._ranked_within()
         self.qualify = self._needs_join()
         select = exp.Select()
         group: list[exp.Expression] = []
@@ -394,6 +396,39 @@ class Builder:
                 merged.set("expressions", [*merged.expressions, *extra.expressions])
             select.set(key, merged)
         return select
+
+    def _ranked_within(self) -> exp.Select:
+        """The top rows of each partition group: RANK() over the partition, ordered by the ranked measure."""
+        intent = self.intent
+        assert intent.order_measure is not None
+        inner_intent = replace(intent, partition=[], order_measure=None, limit=None)
+        inner = Builder(inner_intent, self.schema).build()
+        inner.set("order", None)
+        inner.set("limit", None)
+        names = [e.alias_or_name for e in inner.expressions]
+        positions: list[int] = []
+        i = 0
+        for d in intent.dims:
+            if d in intent.partition:
+                positions.append(i)
+            i += 2 if d.label is not None else 1
+        measure = inner.expressions[i + intent.order_measure]
+        measure_expr = measure.this if isinstance(measure, exp.Alias) else measure
+        parts = [inner.expressions[j] for j in positions]
+        window = exp.Window(
+            this=exp.Anonymous(this="RANK"),
+            partition_by=[(e.this if isinstance(e, exp.Alias) else e).copy() for e in parts],
+            order=exp.Order(expressions=[exp.Ordered(this=measure_expr.copy(), desc=intent.descending)]),
+        )
+        inner = inner.select(exp.alias_(window, "rnk", quoted=False), copy=False)
+        outer = exp.Select().select(*(exp.column(n) for n in names), copy=False)
+        outer = outer.from_(
+            exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("ranked"))), copy=False
+        )
+        outer = outer.where(
+            exp.LTE(this=exp.column("rnk"), expression=exp.Literal.number(intent.limit or 1)), copy=False
+        )
+        return outer.order_by(*(exp.column(names[j]) for j in positions), copy=False)
 
     def _average_of_counts(self) -> exp.Select:
         """AVG over calendar periods of the row count per period, per remaining group."""

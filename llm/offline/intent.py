@@ -68,6 +68,8 @@ class Intent:
     filters: list[Filter] = field(default_factory=list)
     having: list[tuple[Measure, Filter]] = field(default_factory=list)
     """Conditions on a group's aggregate: (measure, condition whose op and value apply to it)."""
+    partition: list[Dimension] = field(default_factory=list)
+    """Rank within each of these groups (the top rows per group) instead of over all rows."""
     average_over: list[Dimension] = field(default_factory=list)
     """For ``avg_count``: the calendar period whose row counts are averaged (year, month, day)."""
     select: list[Element] = field(default_factory=list)

@@ -768,6 +768,9 @@ SUPERLATIVE_MEASURES: dict[str, str] = {
     "most profitable": "profit",
     "least profitable": "profit",
     "longest running": "runtime",
+    "farthest": "distance",
+    "furthest": "distance",
+    "most distant": "distance",
 }
 
 # Unit words after a number that make it a quantity, not a year: "2000 miles", "1999 美元".

@@ -516,6 +516,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             dims.remove(counted)
 
     prev_dim_end = 0
+    dim_mentions: dict[Element, Mention] = {}
     dims.sort(key=lambda d: d[0].start)
     for m, el, grouped in dims:
         prev_dim = intent.dims[-1] if intent.dims else None
@@ -530,6 +531,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if grouped or bare_group:
             prev_dim_end = m.end
             if not any(d.column == el for d in intent.dims):
+                dim_mentions[el] = m
                 intent.dims.append(Dimension(el, None, dim_label))
                 named = f" (named by {dim_label.label()} via {el.label()})" if dim_label is not None else ""
                 intent.trace.append(f"'{m.text}' → group by {el.label()}{named}")
@@ -660,6 +662,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             intent.descending = False
         if intent.limit is None and not order_only:
             intent.limit = 1 if which or not p.has("top") else 10
+        _ranked_within(p, intent, dim_mentions)
     elif order_only and intent.dims and intent.measures:
         intent.order_measure = 0
         intent.descending = order_cues[0].text not in lexicon.ASCENDING_WORDS
@@ -1131,3 +1134,40 @@ def _average_per_period(p: Parser, intent: Intent) -> None:
             f"average over each {unit} ({', '.join(x.column.label() for x in period)}) of the count per {unit}"
         )
         return
+
+
+_EACH_WORDS = frozenset(
+    {
+        "each",
+        "every",
+        "for each",
+        "for every",
+        "in each",
+        "of each",
+        "per",
+        "每个",
+        "每",
+        "各",
+        "各个",
+        "每一个",
+        "每家",
+        "每种",
+        "各家",
+        "各种",
+    }
+)
+
+
+def _ranked_within(p: Parser, intent: Intent, dim_mentions: dict[Element, Mention]) -> None:
+    """Rank inside each group: "the most profitable city in each region", 每个类别中销售额最高的子类别."""
+    each = []
+    for d in intent.dims:
+        m = dim_mentions.get(d.column)
+        cue = p.near_before(m.start, ("by",), window=1) if m is not None else None
+        if cue is not None and cue.text in _EACH_WORDS:
+            each.append(d)
+    if each and len(each) < len(intent.dims) and intent.measures:
+        intent.partition = each
+        intent.trace.append(
+            f"ranked within each {', '.join(d.column.label() for d in each)} (top {intent.limit or 1} per group)"
+        )
