@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Canonical lemma -> words that mean the same thing in a question or a schema (English, already lower-case).
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "sales": ("sale", "revenue", "turnover", "income", "gmv"),
+    "sales": ("sale", "revenue", "turnover", "income", "gmv", "selling"),
     "profit": ("profits", "earnings", "margin", "gain"),
     "quantity": ("qty", "units", "unit", "volume", "item", "items"),
     "discount": ("markdown", "rebate"),

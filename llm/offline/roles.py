@@ -396,7 +396,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         ):
             continue  # "每年上映的": the release is what the yearly bucket already counts by
         if p.is_dimension_like(el):
-            dims.append((m, el, group_cue is not None or _after_superlative(p, m)))
+            ranked_subject = p.near_after(m.end, ("max", "min"), window=0) is not None and any(
+                t.text in ("with", "having", "that", "has", "had") for t in p.tokens if m.end <= t.start
+            )  # "the sub-category with the highest sales in each region"
+            dims.append((m, el, group_cue is not None or _after_superlative(p, m) or ranked_subject))
             via = next(
                 (
                     fk
@@ -660,9 +663,11 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         intent.descending = kind == "max" if intent.limit is None or intent.descending else False
         if kind == "min":
             intent.descending = False
+        explicit_limit = intent.limit is not None
         if intent.limit is None and not order_only:
             intent.limit = 1 if which or not p.has("top") else 10
-        _ranked_within(p, intent, dim_mentions)
+        if _ranked_within(p, intent, dim_mentions) and not explicit_limit:
+            intent.limit = 1
     elif order_only and intent.dims and intent.measures:
         intent.order_measure = 0
         intent.descending = order_cues[0].text not in lexicon.ASCENDING_WORDS
@@ -1158,7 +1163,7 @@ _EACH_WORDS = frozenset(
 )
 
 
-def _ranked_within(p: Parser, intent: Intent, dim_mentions: dict[Element, Mention]) -> None:
+def _ranked_within(p: Parser, intent: Intent, dim_mentions: dict[Element, Mention]) -> bool:
     """Rank inside each group: "the most profitable city in each region", 每个类别中销售额最高的子类别."""
     each = []
     for d in intent.dims:
@@ -1168,6 +1173,6 @@ def _ranked_within(p: Parser, intent: Intent, dim_mentions: dict[Element, Mentio
             each.append(d)
     if each and len(each) < len(intent.dims) and intent.measures:
         intent.partition = each
-        intent.trace.append(
-            f"ranked within each {', '.join(d.column.label() for d in each)} (top {intent.limit or 1} per group)"
-        )
+        intent.trace.append(f"ranked within each {', '.join(d.column.label() for d in each)}")
+        return True
+    return False
