@@ -21,6 +21,7 @@ from llm.offline.linking import Element, Mention, ValueRef, is_list_column
 from llm.offline.text import Token, name_lemmas, parse_number
 
 _CLASSIFIERS = "个名家部架条位种只次"
+_ZH_MAGNITUDES = {"万": 10_000, "亿": 100_000_000}
 _NUM_RE = re.compile(
     r"^(\d+(?:,\d{3})*(?:\.\d+)?%?|[零〇一二两三四五六七八九十百千万]+)[" + _CLASSIFIERS + r"]?$"
 )
@@ -157,8 +158,13 @@ def _number_cues(question: str, tokens: list[Token], i: int, cues: list[Cue]) ->
                 )
             )
         return
+    if tok.text in _ZH_MAGNITUDES and _NUM_RE.match(prev):
+        return  # the 万 of "1000万" belongs to the number before it
     value = parse_number(m.group(1) if m else tok.text)
     if value is None:
+        return
+    if nxt in _ZH_MAGNITUDES and not tok.zh:  # "5亿", "3000万": a Chinese magnitude after digits
+        cues.append(Cue("number", tok.start, tokens[i + 1].end, tok.text + nxt, value * _ZH_MAGNITUDES[nxt]))
         return
     suffix = question[tok.end : tok.end + 2]
     if (suffix[:1] == "s" and not suffix[1:2].isalpha() or suffix == "'s" or nxt == "年代") and _decade(

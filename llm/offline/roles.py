@@ -62,6 +62,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     value_filters: list[tuple[int, Filter]] = []
     reach = p.reachable()
 
+    # A classifier right after a number ("前3名", "5部") counts, it names nothing.
+    for i, m in enumerate(p.mentions):
+        if (
+            len(m.text) == 1
+            and m.text in _CLASSIFIERS
+            and any(c.end == m.start for c in p.cues if c.kind == "number")
+        ):
+            used.add(i)
+
     # Time buckets ("monthly", "by month", 每月).
     for c in p.cues_of("bucket"):
         unit_name = c.kind.split(":")[1]

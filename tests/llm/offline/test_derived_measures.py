@@ -97,6 +97,16 @@ async def test_top_row_within_each_group(offline_registry: Any, ds: str, questio
             "SELECT COUNT(*) FROM superstore WHERE region = 'East' AND profit < 0",
         ),
         (
+            "movies",
+            "票房低于1000万的电影有多少部",
+            "SELECT COUNT(*) FROM tomatoes WHERE BoxOffice < 10000000",
+        ),
+        (
+            "superstore",
+            "各州的销售额，前3名",
+            "SELECT state, SUM(sales) AS s FROM superstore GROUP BY state ORDER BY s DESC LIMIT 3",
+        ),
+        (
             "flights",
             "哪个月的航班最多",
             "SELECT month, COUNT(*) AS n FROM flights GROUP BY month ORDER BY n DESC LIMIT 1",
