@@ -101,6 +101,10 @@ export default defineConfig({
         entryFileNames: 'assets/[name]-[hash].js',
         chunkFileNames: 'assets/[name]-[hash].js',
         assetFileNames: 'assets/[name]-[hash][extname]',
+        // V8's explicit compile hint: compile every function of the ECharts chunk eagerly, off the main thread
+        // while the chunk streams in (it is loaded in idle time). Otherwise the first chart compiles ECharts'
+        // code lazily on the main thread as it draws: a 40-50 ms frame instead of ~15 ms.
+        postBanner: (chunk) => (chunk.name === 'echarts' ? '//# allFunctionsCalledOnLoad' : ''),
       },
     },
   },

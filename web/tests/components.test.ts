@@ -71,6 +71,30 @@ describe('StepProgress', () => {
     expect(w.emitted('retry')).toEqual([['step_002']])
   })
 
+  it('mounts the details of a step when it first opens, and keeps them when it closes', async () => {
+    const state = stateAfter('success-zh.sse')
+    const w = mount(StepProgress, { props: progressProps(state), global })
+    const step = () => w.find('[data-step="step_001"]')
+    expect(step().classes()).not.toContain('is-open')
+    expect(step().find('.step-details').exists()).toBe(false) // closed and never opened: only its title row
+    await step().find('.step-head').trigger('click')
+    expect(step().classes()).toContain('is-open')
+    expect(step().find('.step-head').attributes('aria-expanded')).toBe('true')
+    expect(step().find('.step-details').exists()).toBe(true)
+    await step().find('.step-head').trigger('keydown', { key: 'Enter' })
+    expect(step().classes()).not.toContain('is-open')
+    expect(step().find('.step-details').exists()).toBe(true) // kept, so that closing animates
+  })
+
+  it('with deferList, the step list mounts a task after the card', async () => {
+    const w = mount(StepProgress, { props: { ...progressProps(reactive(newRun('q', 'zh')) as RunState), deferList: true }, global })
+    expect(w.find('[data-step]').exists()).toBe(false)
+    expect(w.find('.step-list-pending').exists()).toBe(true) // holds the list's height meanwhile
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    await flushPromises()
+    expect(w.findAll('[data-step]')).toHaveLength(7)
+  })
+
   it('hides and shows the step list', async () => {
     const state = stateAfter('success-zh.sse')
     const w = mount(StepProgress, { props: progressProps(state), global })

@@ -9,6 +9,7 @@ import type { RecordData } from '@/api/protocol'
 import { runLocale } from '@/i18n'
 import type { AnswerRun } from '@/lib/answer'
 import { runFromRecord } from '@/lib/records'
+import { measureRender } from '@/lib/perf'
 import { isFinished, newRun } from '@/lib/run'
 import { useEnhancedStreaming } from './useEnhancedStreaming'
 import { rowsOf, useLegacyStreaming } from './useLegacyStreaming'
@@ -20,6 +21,8 @@ export interface ChatTurn {
   createdAt: number
   run: AnswerRun
 }
+
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0))
 
 let turnSeq = 0
 const nextTurnId = () => `turn-${Date.now().toString(36)}-${++turnSeq}`
@@ -35,12 +38,19 @@ export function useChat() {
   const loadingChat = shallowRef(false)
   const turns = shallowReactive<ChatTurn[]>([])
 
-  const busy = computed(() => turns.some((t) => t.run.isStreaming.value))
+  /** Between the click on send and the new turn (see `ask`). */
+  let sending = false
+  const asking = shallowRef(false)
+  const busy = computed(() => asking.value || turns.some((t) => t.run.isStreaming.value))
 
+  let chatsLoaded = false
   async function refreshChats(): Promise<void> {
-    chatsLoading.value = true
+    // The list's loading mask is for the first load only: refreshing it as an answer starts (a new chat) and
+    // ends would otherwise mount and close Element Plus's loading overlay, a small app of its own, mid-answer.
+    if (!chatsLoaded) chatsLoading.value = true
     try {
       chats.value = await api.listChats()
+      chatsLoaded = true
       chatsError.value = undefined
     } catch (err) {
       chatsError.value = String(err instanceof Error ? err.message : err)
@@ -110,15 +120,31 @@ export function useChat() {
 
   async function ask(question: string): Promise<void> {
     const text = question.trim()
-    if (!text || busy.value) return
-    const run = makeRun()
-    turns.push({ id: nextTurnId(), question: text, createdAt: Date.now(), run })
-    await (run as unknown as { startStreaming: ReturnType<typeof useEnhancedStreaming>['startStreaming'] }).startStreaming({
-      question: text,
-      chat_id: currentChatId.value,
-      datasource_id: datasourceId.value || undefined,
-      locale: runLocale(),
-    })
+    if (!text || busy.value || sending) return
+    // Asking is a few short tasks rather than one long one: the click (or Enter) only clears the input; the
+    // next task marks the page busy and sends the question; the one after mounts the new turn (and the step
+    // list mounts in the task after that, see StepProgress's deferList).
+    sending = true
+    let answered: Promise<void> | undefined
+    try {
+      await nextTask()
+      const run = makeRun()
+      await measureRender('sqlbot:ask-send', () => {
+        asking.value = true
+        answered = (run as unknown as { startStreaming: ReturnType<typeof useEnhancedStreaming>['startStreaming'] }).startStreaming({
+          question: text,
+          chat_id: currentChatId.value,
+          datasource_id: datasourceId.value || undefined,
+          locale: runLocale(),
+        })
+      })
+      await nextTask()
+      await measureRender('sqlbot:ask-mount-turn', () => turns.push({ id: nextTurnId(), question: text, createdAt: Date.now(), run }))
+    } finally {
+      asking.value = false
+      sending = false
+    }
+    await answered
     void refreshChats()
   }
 
