@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,16 +31,12 @@ import duckdb
 import httpx
 import psutil
 
+from tests.support.net import free_port
 from tests.support.openai_server import OpenAIServer, Reply
 
 SQLBOT = str(Path(sys.executable).with_name("sqlbot"))
 QUESTION = "total amount by region"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_db(data_dir: Path) -> None:

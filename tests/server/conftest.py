@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,12 +16,7 @@ from fastapi import FastAPI
 from graph.settings import Settings
 from server.app import create_app
 from tests.server.scripted import ScriptedEngine, scripted_factory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.net import free_port
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import psutil
 import pytest
 from httpx_sse import connect_sse
 
-from tests.server.conftest import free_port
+from tests.support.net import free_port
 from tests.support.openai_server import HTTPFault, OpenAIServer, Reply
 
 pytestmark = pytest.mark.slow
