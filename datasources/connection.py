@@ -28,8 +28,10 @@ from urllib.parse import quote
 
 import duckdb
 
+from datasources.duckdb_check import check_duckdb_statement
 from datasources.errors import ConnectionFailed, QueryCancelled, QueryErrorKind, QueryFailed, QueryTimeout
 from datasources.schema import Dialect
+from datasources.sql_functions import ALLOWED_NAMES
 
 ProgressCallback = Callable[[float], None]
 """Receives the percentage (0-100) of the running query that the database reports as done."""
@@ -209,6 +211,10 @@ _DUCKDB_CONFIG = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
+# Session settings of each pooled cursor: progress from the first millisecond, never printed. They must be set
+# before the configuration is locked, so cursors are made and configured up front.
+_DUCKDB_SESSION = "SET enable_progress_bar = true; SET enable_progress_bar_print = false; SET progress_bar_time = 0"
+_DUCKDB_CURSORS = 8
 
 
 def _classify_duckdb(exc: duckdb.Error) -> QueryFailed:
@@ -230,25 +236,50 @@ class DuckDBConnection(_ThreadedConnection):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._closed = False
         try:
             self._db = duckdb.connect(str(path), read_only=True, config=dict(_DUCKDB_CONFIG))
+            listed = self._db.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary "
+                "UNION SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal"
+            ).fetchall()
         except duckdb.Error as exc:
             raise ConnectionFailed(
                 f"Could not open the DuckDB database {path.name}: {exc}", detail=str(exc)
             ) from exc
-        self._closed = False
+        self._tables = frozenset(str(row[0]).lower() for row in listed)
+        """The database's own tables and views: all a user query may read (the second line's list)."""
+        self._idle: list[duckdb.DuckDBPyConnection] = []
+        for _ in range(_DUCKDB_CURSORS):
+            cursor = self._db.cursor()
+            # DuckDB shares one instance per file within a process: if another connection object locked it
+            # already, these cursors run without progress reports
+            with contextlib.suppress(duckdb.InvalidInputException):
+                cursor.execute(_DUCKDB_SESSION)
+            self._idle.append(cursor)
+        # from here on no statement can change a setting (threads, memory, logging, profiling...), even one
+        # that got past the guard
+        with contextlib.suppress(duckdb.InvalidInputException):
+            self._db.execute("SET lock_configuration = true")
+        locked = self._db.execute("SELECT current_setting('lock_configuration')").fetchone()
+        if not locked or locked[0] is not True:
+            self.close()
+            raise ConnectionFailed(f"Could not lock the configuration of the DuckDB database {path.name}.")
+        self._lock = threading.Lock()
 
     def _acquire(self) -> duckdb.DuckDBPyConnection:
         if self._closed:
             raise ConnectionFailed("The connection is closed; reconnect to the datasource.")
-        cursor = self._db.cursor()
-        # Session settings: track progress from the first millisecond and never print a bar.
-        cursor.execute(
-            "SET enable_progress_bar = true; SET enable_progress_bar_print = false; SET progress_bar_time = 0"
-        )
-        return cursor
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._db.cursor()  # all configured cursors busy: this one runs without progress reports
 
     def _release(self, handle: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < _DUCKDB_CURSORS:
+                self._idle.append(handle)
+                return
         with contextlib.suppress(duckdb.Error):
             handle.close()
 
@@ -266,6 +297,8 @@ class DuckDBConnection(_ThreadedConnection):
         self, handle: duckdb.DuckDBPyConnection, sql: str, max_rows: int
     ) -> tuple[list[str], list[str], list[list[Any]], bool]:
         try:
+            # the second line: DuckDB's own parser must read one SELECT over this database's tables
+            check_duckdb_statement(handle, sql, self._tables)
             handle.execute(sql)
             description = handle.description or []
             rows, truncated = _fetch(handle, max_rows)
@@ -281,7 +314,7 @@ class DuckDBConnection(_ThreadedConnection):
         try:
             return cursor.execute(sql, list(params)).fetchall()
         finally:
-            cursor.close()
+            self._release(cursor)
 
     def test(self) -> float:
         """Run ``SELECT 1`` and return the latency in milliseconds."""
@@ -293,6 +326,10 @@ class DuckDBConnection(_ThreadedConnection):
         """Close the database handle (running queries are interrupted by DuckDB)."""
         if not self._closed:
             self._closed = True
+            idle, self._idle = self._idle, []
+            for cursor in idle:
+                with contextlib.suppress(duckdb.Error):
+                    cursor.close()
             with contextlib.suppress(duckdb.Error):
                 self._db.close()
 
@@ -305,18 +342,26 @@ _SQLITE_ALLOWED_ACTIONS = {
     sqlite3.SQLITE_FUNCTION,
     sqlite3.SQLITE_RECURSIVE,
 }
-_SQLITE_BLOCKED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+_SQLITE_FUNCTIONS = ALLOWED_NAMES["sqlite"]
 
 
-def _sqlite_authorizer(
-    action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
-) -> int:
-    """Defence in depth under the SQL guard: user queries may only read (no ATTACH, PRAGMA or writes)."""
-    if action not in _SQLITE_ALLOWED_ACTIONS:
-        return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _SQLITE_BLOCKED_FUNCTIONS:
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK
+def _sqlite_authorizer(tables: frozenset[str]) -> Callable[[int, str | None, str | None, str | None, str | None], int]:
+    """Defence in depth under the SQL guard: read only this database's own tables, call only allowed functions.
+
+    No catalogue, ATTACH, PRAGMA or write gets past it.
+    """
+
+    def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
+        if action not in _SQLITE_ALLOWED_ACTIONS:
+            return sqlite3.SQLITE_DENY
+        # a CTE or subquery is read with db None; a real table with db "main"; temp and attached ones never
+        if action == sqlite3.SQLITE_READ and db is not None and (db != "main" or (arg1 or "").lower() not in tables):
+            return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() not in _SQLITE_FUNCTIONS:
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    return authorize
 
 
 def _classify_sqlite(exc: sqlite3.Error) -> QueryFailed | _Interrupted:
@@ -368,7 +413,12 @@ class SQLiteConnection(_ThreadedConnection):
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._release(self._open())  # fail now, not on first query, if the file is not a database
+        first = self._open()  # fail now, not on first query, if the file is not a database
+        listed = first.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+        ).fetchall()
+        self._authorizer = _sqlite_authorizer(frozenset(str(row[0]).lower() for row in listed))
+        self._release(first)
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -403,7 +453,7 @@ class SQLiteConnection(_ThreadedConnection):
     def _execute(
         self, handle: sqlite3.Connection, sql: str, max_rows: int
     ) -> tuple[list[str], list[str], list[list[Any]], bool]:
-        handle.set_authorizer(_sqlite_authorizer)
+        handle.set_authorizer(self._authorizer)
         cursor = handle.cursor()
         try:
             cursor.execute(sql)

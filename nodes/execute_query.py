@@ -50,10 +50,13 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
     source = state["datasource"]
     schema = await asyncio.to_thread(ctx.registry.schema, source["id"])
     try:
-        statement = check_sql(sql, schema)
+        # in a thread: a large statement must not hold up every other stream while it is parsed
+        statement = await asyncio.to_thread(check_sql, sql, schema)
     except SQLRejected as exc:
         if exc.kind == "permission":
             raise SQLBotError(ErrorCode.INSUFFICIENT_PERMISSIONS, Text(str(exc), str(exc)), detail=sql) from exc
+        if exc.kind == "too_complex":
+            raise SQLBotError(ErrorCode.RESOURCE_LIMIT_EXCEEDED, Text(str(exc), str(exc)), detail=sql[:2000]) from exc
         # a parse error or a misremembered table is the writer's mistake: it gets the message and another go
         return _failed(state, runtime, report, SQLFailure(sql=sql, message=str(exc), kind=exc.kind))
 
@@ -72,6 +75,8 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
             on_progress=on_progress,
         )
     except QueryFailed as exc:
+        if exc.kind == "permission":  # the database's own second line refused what the guard let through
+            raise SQLBotError(ErrorCode.INSUFFICIENT_PERMISSIONS, Text(str(exc), str(exc)), detail=sql) from exc
         if exc.kind in ("syntax", "semantic"):
             return _failed(state, runtime, report, SQLFailure(sql=sql, message=str(exc), kind=exc.kind))
         raise SQLBotError(ErrorCode.SQL_EXECUTION_FAILED, Text(str(exc), str(exc)), detail=sql) from exc

@@ -1,48 +1,12 @@
 """The SQL guard, driven by fixtures/guard.sql, plus row limiting checked against the real databases."""
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
 from datasources.guard import SQLRejected, check_sql, limit_rows
 from datasources.registry import Registry
+from tests.datasources.cases import Case, load_cases
 
-FIXTURES = Path(__file__).parent / "fixtures" / "guard.sql"
-
-
-@dataclass(frozen=True)
-class Case:
-    line: int
-    verdict: str
-    datasource: str
-    kind: str | None
-    sql: str
-
-
-def load_cases() -> list[Case]:
-    cases: list[Case] = []
-    header: tuple[int, list[str]] | None = None
-    body: list[str] = []
-    lines = FIXTURES.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate([*lines, ""], start=1):
-        if header is None:
-            if line.startswith(("allow ", "refuse ")):
-                header, body = (number, line.split()), []
-            continue
-        if line.strip() == "" and (
-            body or header[1][0] == "allow" or len(header[1]) > 3 or number > header[0] + 1
-        ):
-            start, words = header
-            kind = words[2] if len(words) > 2 else None
-            cases.append(Case(start, words[0], words[1], kind, "\n".join(body)))
-            header = None
-            continue
-        body.append(line)
-    return cases
-
-
-CASES = load_cases()
+CASES = load_cases("guard.sql")
 
 
 def test_fixture_file_parses() -> None:
@@ -50,7 +14,7 @@ def test_fixture_file_parses() -> None:
     assert {c.verdict for c in CASES} == {"allow", "refuse"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"L{c.line}" for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_guard_case(case: Case, registry: Registry) -> None:
     schema = registry.schema(case.datasource)
     if case.verdict == "allow":
