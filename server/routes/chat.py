@@ -12,7 +12,7 @@ from datasources.errors import DatasourceNotFound
 from server.deps import ServicesDep
 from server.errors import ERROR_RESPONSES, not_found
 from server.runs import Run
-from server.schemas import CancelResult, QuestionRequest, RecordData, RetryRequest, RunStatus
+from server.schemas import MAX_INT, CancelResult, QuestionRequest, RecordData, RetryRequest, RunStatus
 from server.sse import enhanced_stream, legacy_stream
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
@@ -77,8 +77,8 @@ async def get_run(services: ServicesDep, run_id: str) -> RunStatus:
 async def stream_run(
     services: ServicesDep,
     run_id: str,
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
-    after: Annotated[int | None, Query(ge=0, description="Same as the Last-Event-ID header.")] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_INT)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_INT, description="Same as the Last-Event-ID header.")] = None,
 ) -> EventSourceResponse:
     """Reconnect: replay every event after ``Last-Event-ID`` and continue live."""
     run = _run(services, run_id)
