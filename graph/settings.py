@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     default_locale: str = Field("zh", description="Locale of titles and messages when a request gives none (zh or en).")
     host: str = Field("127.0.0.1", description="Address `sqlbot serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `sqlbot serve` listens on.")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest request body accepted (JSON requests); larger ones get a 413.")
+    max_upload_bytes: int = Field(200 << 20, ge=1024, description="Largest datasource upload (a multipart POST to /api/datasources); larger ones get a 413.")
     disconnect_grace_s: float = Field(10.0, ge=0, description="How long a run outlives a dropped client before it is cancelled.")
     checkpoint_durability: Literal["sync", "async", "exit"] = Field(
         "exit",

@@ -55,7 +55,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 """``responses=`` for routes, so the OpenAPI document shows the envelope."""
 
 
-def _envelope(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
+def envelope(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
+    """The envelope as a response (also used by middleware, which runs outside the handlers)."""
     body = ErrorBody(code=code, message=message, detail=detail)
     return JSONResponse(body.model_dump(mode="json"), status_code=status)
 
@@ -66,6 +67,7 @@ _STATUS_CODES = {
     405: "METHOD_NOT_ALLOWED",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
 
@@ -77,31 +79,31 @@ def _clean_errors(errors: Any) -> list[dict[str, Any]]:
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return _envelope(exc.status, exc.code, exc.message, exc.detail)
+    return envelope(exc.status, exc.code, exc.message, exc.detail)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = _clean_errors(exc.errors())
     if any(e["type"] == "json_invalid" for e in errors):
-        return _envelope(400, "INVALID_JSON", "The request body is not valid JSON.", errors)
+        return envelope(400, "INVALID_JSON", "The request body is not valid JSON.", errors)
     if any(e["loc"][-1:] == ["question"] for e in errors):
-        return _envelope(422, "INVALID_QUESTION", "The question must be 1 to 2000 characters long.", errors)
+        return envelope(422, "INVALID_QUESTION", "The question must be 1 to 2000 characters long.", errors)
     first = errors[0] if errors else {"loc": [], "msg": "invalid"}
     where = ".".join(str(p) for p in first["loc"] if p != "body") or "request"
-    return _envelope(422, "INVALID_REQUEST", f"Invalid {where}: {first['msg']}.", errors)
+    return envelope(422, "INVALID_REQUEST", f"Invalid {where}: {first['msg']}.", errors)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "HTTP_ERROR")
     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
-    return _envelope(exc.status_code, code, message)
+    return envelope(exc.status_code, code, message)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return _envelope(500, "INTERNAL_ERROR", "The server failed to handle the request.", type(exc).__name__)
+    return envelope(500, "INTERNAL_ERROR", "The server failed to handle the request.", type(exc).__name__)
 
 
 def install_error_handlers(app: FastAPI) -> None:

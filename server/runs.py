@@ -83,6 +83,11 @@ class Run:
         self._finished = asyncio.Event()
 
     @property
+    def terminal(self) -> LoggedEvent | None:
+        """The terminal event, once the run has finished."""
+        return self.log[-1] if self.done and self.log else None
+
+    @property
     def last_sequence(self) -> int:
         """The sequence of the newest event (0 before the first)."""
         return self.log[-1].seq if self.log else 0
@@ -109,13 +114,23 @@ class Run:
         return True
 
     async def follow(self, after: int = 0, heartbeat: float | None = None) -> AsyncIterator[LoggedEvent | None]:
-        """Every event with a sequence above ``after``, then live ones until the end; ``None`` = heartbeat due."""
+        """Every event with a sequence above ``after``, then live ones until the end; ``None`` = heartbeat due.
+
+        The stream always ends with the terminal event, even when ``after`` is at or past it (an id from a
+        previous attempt of a retried run): a stream without one makes clients reconnect forever.
+        """
         index = bisect.bisect_right(self.log, after, key=lambda e: e.seq)
+        ended = False
         while True:
             while index < len(self.log):
-                yield self.log[index]
+                item = self.log[index]
                 index += 1
+                ended = item.type in TERMINAL_TYPES
+                if item.seq > after or ended:
+                    yield item
             if self.done:
+                if not ended and self.log:
+                    yield self.log[-1]
                 return
             changed = self._changed
             try:

@@ -10,6 +10,8 @@ from pydantic.alias_generators import to_camel
 from server.store import Chat, Record
 
 MAX_QUESTION = 2000
+MAX_INT = 2**53 - 1
+"""Upper bound of every integer a client sends (query parameters, headers): exact in JSON and in SQLite."""
 PREVIEW_ROWS = 20
 
 
@@ -193,6 +195,14 @@ class DatasourceCreate(BaseModel):
     path: str = Field(min_length=1, max_length=1024, description="File path, relative to the data directory.")
     name: str = Field("", max_length=200)
     description: str = Field("", max_length=2000)
+
+    @field_validator("path")
+    @classmethod
+    def _plain_path(cls, value: str) -> str:
+        # A NUL makes every os call raise ValueError; other control characters are never part of a real name.
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("the path contains a NUL or another control character")
+        return value
 
 
 class TestResult(_Out):

@@ -14,7 +14,6 @@ from typing import BinaryIO
 import duckdb
 
 UPLOAD_SUFFIXES = {".csv": "read_csv_auto", ".tsv": "read_csv_auto", ".parquet": "read_parquet"}
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
 class UploadError(Exception):
@@ -34,8 +33,10 @@ def upload_dir(data_dir: Path, datasource_id: str) -> Path:
     return data_dir / "uploads" / datasource_id
 
 
-def load_upload(data_dir: Path, datasource_id: str, filename: str, source: BinaryIO) -> tuple[Path, str]:
-    """Store ``source`` and load it into ``uploads/<id>/<id>.duckdb``; returns the file and the table name.
+def load_upload(
+    data_dir: Path, datasource_id: str, filename: str, source: BinaryIO, *, max_bytes: int
+) -> tuple[Path, str]:
+    """Store ``source`` (at most ``max_bytes``) in ``uploads/<id>/<id>.duckdb``; returns the file and the table.
 
     Raises:
         UploadError: unsupported type, too large, or not parseable.
@@ -54,8 +55,8 @@ def load_upload(data_dir: Path, datasource_id: str, filename: str, source: Binar
             copied = 0
             while chunk := source.read(1 << 20):
                 copied += len(chunk)
-                if copied > MAX_UPLOAD_BYTES:
-                    raise UploadError(f"The upload is larger than {MAX_UPLOAD_BYTES // (1 << 20)} MB.")
+                if copied > max_bytes:
+                    raise UploadError(f"The upload is larger than {max_bytes / (1 << 20):g} MB.")
                 out.write(chunk)
         if copied == 0:
             raise UploadError("The uploaded file is empty.")

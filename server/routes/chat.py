@@ -10,9 +10,9 @@ from sse_starlette import EventSourceResponse
 
 from datasources.errors import DatasourceNotFound
 from server.deps import ServicesDep
-from server.errors import ERROR_RESPONSES, not_found
+from server.errors import ERROR_RESPONSES, conflict, not_found
 from server.runs import Run
-from server.schemas import CancelResult, QuestionRequest, RecordData, RetryRequest, RunStatus
+from server.schemas import MAX_INT, CancelResult, QuestionRequest, RecordData, RetryRequest, RunStatus
 from server.sse import enhanced_stream, legacy_stream
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
@@ -77,12 +77,22 @@ async def get_run(services: ServicesDep, run_id: str) -> RunStatus:
 async def stream_run(
     services: ServicesDep,
     run_id: str,
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
-    after: Annotated[int | None, Query(ge=0, description="Same as the Last-Event-ID header.")] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_INT)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_INT, description="Same as the Last-Event-ID header.")] = None,
 ) -> EventSourceResponse:
-    """Reconnect: replay every event after ``Last-Event-ID`` and continue live."""
+    """Reconnect: replay every event after ``Last-Event-ID`` and continue live; the stream ends with the terminal event.
+
+    A finished run asked for what comes after its terminal event answers 409 ``RUN_FINISHED`` (with the
+    terminal event in ``detail``): a 200 with nothing in it would make an ``EventSource`` reconnect forever,
+    an error status makes it stop.
+    """
     run = _run(services, run_id)
     start = last_event_id if last_event_id is not None else after or 0
+    terminal = run.terminal
+    if terminal is not None and start >= terminal.seq:
+        raise conflict("RUN_FINISHED", f"The run has finished; its last event is {terminal.seq}, nothing comes after it.",
+                       {"lastSequence": terminal.seq, "status": run.record.status,
+                        "terminal": terminal.event.wire()})
     return enhanced_stream(services.runs, run, after=start, heartbeat_s=services.heartbeat_s)
 
 

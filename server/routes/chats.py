@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from server.deps import ServicesDep
 from server.errors import ERROR_RESPONSES, not_found
-from server.schemas import ChatDetail, ChatOut, Deleted, RecordOut
+from server.schemas import MAX_INT, ChatDetail, ChatOut, Deleted, RecordOut
 
 router = APIRouter(prefix="/api/chats", tags=["chats"])
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/chats", tags=["chats"])
 async def list_chats(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[ChatOut]:
     """Chats, most recently active first."""
     return [ChatOut.of(c) for c in await services.store.list_chats(limit, offset)]

@@ -132,7 +132,7 @@ async def _from_upload(services: ServicesDep, request: Request) -> DatasourceCon
         raise conflict("DATASOURCE_EXISTS", f"A datasource called {body.id!r} already exists; choose another id.")
     try:
         db, table = await asyncio.to_thread(load_upload, services.settings.data_dir, body.id, upload.filename,
-                                            upload.file)
+                                            upload.file, max_bytes=services.settings.max_upload_bytes)
     except UploadError as exc:
         raise ApiError(422, "INVALID_UPLOAD", str(exc)) from exc
     finally:

@@ -45,6 +45,15 @@ async def get_protocol_schema() -> dict[str, Any]:
     return protocol_json_schema()
 
 
+def _static_file(root: Path, path: str) -> Path | None:
+    """The built file at ``path`` under ``root``, or None (outside it, missing, or a name the OS refuses)."""
+    try:
+        candidate = (root / path).resolve()
+        return candidate if candidate.is_relative_to(root) and candidate.is_file() else None
+    except (OSError, ValueError):  # a name too long for the file system, a NUL
+        return None
+
+
 def static_router(static_dir: Path = STATIC_DIR) -> APIRouter:
     """Serve the built UI at ``/``; unknown non-API paths get ``index.html`` (client-side routing)."""
     ui = APIRouter(include_in_schema=False)
@@ -57,8 +66,7 @@ def static_router(static_dir: Path = STATIC_DIR) -> APIRouter:
         index = root / "index.html"
         if not index.is_file():
             return HTMLResponse(_NOT_BUILT)
-        candidate = (root / path).resolve()
-        if path and candidate.is_relative_to(root) and candidate.is_file():
+        if path and (candidate := _static_file(root, path)) is not None:
             return FileResponse(candidate)
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 

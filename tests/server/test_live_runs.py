@@ -107,3 +107,42 @@ async def test_zero_grace_cancels_at_once(app, engine: ScriptedEngine) -> None: 
             dropped = time.monotonic()
             await wait_for(lambda: run_id in engine.interrupted, 2)
             assert time.monotonic() - dropped < 0.3
+
+
+async def _events(client: httpx.AsyncClient, url: str, **kw) -> list[dict]:  # type: ignore[no-untyped-def]
+    async with aconnect_sse(client, "GET", url, **kw) as s:
+        assert s.response.status_code == 200
+        return [json.loads(sse.data) async for sse in s.aiter_sse()]
+
+
+async def test_a_finished_run_never_answers_an_empty_stream(live: ThreadedServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as client:
+        async with aconnect_sse(client, "POST", "/api/chat/enhanced-question", json={"question": "carriers"}) as s:
+            run_id = s.response.headers["x-run-id"]
+            events = [json.loads(sse.data) async for sse in s.aiter_sse()]
+        last = events[-1]
+        assert last["type"] == "final_complete"
+        url = f"/api/chat/runs/{run_id}/stream"
+        # Missing only the terminal event: it is replayed, and the stream ends with it.
+        tail = await _events(client, url, headers={"Last-Event-ID": str(last["sequence"] - 1)})
+        assert [e["sequence"] for e in tail] == [last["sequence"]]
+        # At or past the terminal event: a 409 (an EventSource stops on an error status; on an empty 200 it
+        # reconnects forever), in the envelope, carrying the terminal event.
+        for query, headers in (("", {"Last-Event-ID": str(last["sequence"])}), (f"?after={last['sequence']}", {}),
+                               ("?after=999", {}), ("", {"Last-Event-ID": "999"})):
+            response = await client.get(url + query, headers=headers)
+            assert response.status_code == 409, response.text
+            body = response.json()
+            assert body["code"] == "RUN_FINISHED"
+            assert body["detail"]["lastSequence"] == last["sequence"] and body["detail"]["status"] == "succeeded"
+            assert body["detail"]["terminal"] == last
+
+
+async def test_a_live_run_followed_from_past_its_end_still_ends_with_its_terminal_event(live: ThreadedServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as client:
+        async with aconnect_sse(client, "POST", "/api/chat/enhanced-question",
+                                json={"question": "DELAY=100 carriers"}) as s:
+            run_id = s.response.headers["x-run-id"]
+            await read_until(s.aiter_sse(), lambda e: e["sequence"] >= 1)
+            late = await _events(client, f"/api/chat/runs/{run_id}/stream?after=999")
+        assert [e["type"] for e in late] == ["final_complete"]
