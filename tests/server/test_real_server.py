@@ -57,7 +57,7 @@ class Server:
                **self.env}
         self.proc = subprocess.Popen([SQLBOT, "serve", "--port", str(self.port), "--log-level", "warning"],
                                      env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a fresh data dir builds the demo databases first
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
             try:
