@@ -24,6 +24,7 @@ from datasources.demo import demo_path, ensure_demo
 from datasources.demo_metadata import DEMOS
 from datasources.errors import ConnectionFailed, DatasourceNotFound, InvalidDatasource
 from datasources.introspect import introspect
+from datasources.sandbox import SPILL_DIR, SandboxLimits
 from datasources.schema import Dialect, Schema
 from datasources.values import ValueIndex
 
@@ -99,8 +100,11 @@ class Registry:
         max_rows: int = 1000,
         query_timeout_s: float = 30.0,
         enable_caching: bool = True,
+        limits: SandboxLimits | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.limits = limits or SandboxLimits(temp_root=self.data_dir / SPILL_DIR)
+        """Resource bounds of user queries on every connection this registry opens."""
         self.max_rows = max_rows
         """Default row cap callers should pass to :meth:`Connection.run`."""
         self.query_timeout_s = query_timeout_s
@@ -152,7 +156,7 @@ class Registry:
         path = self._checked_path(config.path)
         stored = replace(config, path=path, is_demo=False, name=config.name or config.id)
         try:
-            open_connection(stored.type, path).close()
+            open_connection(stored.type, path, limits=replace(self.limits, prestart=False)).close()
         except ConnectionFailed as exc:
             raise InvalidDatasource(
                 f"{path.name} could not be opened as a {config.type} database: {exc.message}",
@@ -205,7 +209,7 @@ class Registry:
         config = self.get(datasource_id)
         fingerprint = self.fingerprint(datasource_id)
         if not self.enable_caching:
-            conn = open_connection(config.type, self._file(config))
+            conn = open_connection(config.type, self._file(config), limits=self.limits)
             with self._lock:
                 self._unpooled.append(conn)
             return conn
@@ -213,7 +217,7 @@ class Registry:
             pooled = self._connections.get(datasource_id)
             if pooled is not None and pooled[0] == fingerprint:
                 return pooled[1]
-            conn = open_connection(config.type, self._file(config))
+            conn = open_connection(config.type, self._file(config), limits=self.limits)
             if pooled is not None:
                 self._unpooled.append(pooled[1])  # may still run a query: closed with the registry
             self._connections[datasource_id] = (fingerprint, conn)
