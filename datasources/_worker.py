@@ -169,12 +169,12 @@ class _Worker:
             "enable_external_access": False,
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
-            "memory_limit": f"{cfg['memory_mb']}MB",
+            "memory_limit": f"{cfg['memory_mb']}MiB",
             "threads": cfg["threads"],
         }
         if cfg.get("temp_dir"):
             settings["temp_directory"] = cfg["temp_dir"]
-            settings["max_temp_directory_size"] = f"{cfg['spill_mb']}MB"
+            settings["max_temp_directory_size"] = f"{cfg['spill_mb']}MiB"
         else:
             settings["temp_directory"] = ""
         db = duckdb.connect(cfg["path"], read_only=True, config=settings)
@@ -189,6 +189,7 @@ class _Worker:
         cfg = self.config
         con = sqlite3.connect(f"file:{quote(cfg['path'])}?mode=ro", uri=True, check_same_thread=False)
         con.execute("PRAGMA query_only = ON")
+        con.execute("PRAGMA temp_store = MEMORY")  # sorts and temp b-trees count against the heap limit
         # SQLite's own allocator bound (process-wide: this process serves only this database).
         con.execute(f"PRAGMA hard_heap_limit = {int(cfg['memory_mb']) * 2**20}")
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -333,7 +334,7 @@ class _Worker:
 
 _SQLITE_ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 _SQLITE_BLOCKED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
-_SQLITE_LIMIT_MARKERS = ("string or blob too big", "too many terms", "too large", "too many", "too big")
+_SQLITE_LIMIT_MARKERS = ("string or blob too big", "too many", "too large", "too big", "stack overflow")
 
 
 def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
