@@ -109,6 +109,7 @@ class _SandboxedConnection:
     path: Path
     limits: SandboxLimits
     _pool: WorkerPool
+    _owns_pool: bool
 
     async def run(
         self, sql: str, *, max_rows: int, timeout_s: float, on_progress: ProgressCallback | None = None
@@ -210,8 +211,9 @@ class _SandboxedConnection:
         )
 
     def close(self) -> None:
-        """Stop the query workers and release the in-process handle (running queries are killed)."""
-        self._pool.close()
+        """Release the in-process handle and stop the query workers unless the pool was lent to it."""
+        if self._owns_pool:
+            self._pool.close()
         self._close_handle()
 
     def _close_handle(self) -> None:
@@ -242,9 +244,9 @@ class DuckDBConnection(_SandboxedConnection):
 
     dialect: Dialect = "duckdb"
 
-    def __init__(self, path: Path, *, limits: SandboxLimits | None = None) -> None:
+    def __init__(self, path: Path, *, limits: SandboxLimits | None = None, pool: WorkerPool | None = None) -> None:
         self.path = path
-        self.limits = limits or SandboxLimits()
+        self.limits = pool.limits if pool is not None else limits or SandboxLimits()
         try:
             self._db = duckdb.connect(str(path), read_only=True, config=dict(_DUCKDB_CONFIG))
         except duckdb.Error as exc:
@@ -252,7 +254,8 @@ class DuckDBConnection(_SandboxedConnection):
                 f"Could not open the DuckDB database {path.name}: {exc}", detail=str(exc)
             ) from exc
         self._closed = False
-        self._pool = WorkerPool("duckdb", path, self.limits)
+        self._owns_pool = pool is None
+        self._pool = pool or WorkerPool("duckdb", path, self.limits)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run trusted introspection SQL on a private cursor."""
@@ -285,15 +288,16 @@ class SQLiteConnection(_SandboxedConnection):
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: Path, *, limits: SandboxLimits | None = None) -> None:
+    def __init__(self, path: Path, *, limits: SandboxLimits | None = None, pool: WorkerPool | None = None) -> None:
         self.path = path
-        self.limits = limits or SandboxLimits()
+        self.limits = pool.limits if pool is not None else limits or SandboxLimits()
         self._uri = f"file:{quote(str(path))}?mode=ro"
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
         self._release(self._open())  # fail now, not on first query, if the file is not a database
-        self._pool = WorkerPool("sqlite", path, self.limits)
+        self._owns_pool = pool is None
+        self._pool = pool or WorkerPool("sqlite", path, self.limits)
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -343,10 +347,16 @@ class SQLiteConnection(_SandboxedConnection):
             con.close()
 
 
-def open_connection(dialect: Dialect, path: Path, *, limits: SandboxLimits | None = None) -> Connection:
-    """Open ``path`` read-only with the connector for ``dialect``; user queries obey ``limits``."""
+def open_connection(
+    dialect: Dialect, path: Path, *, limits: SandboxLimits | None = None, pool: WorkerPool | None = None
+) -> Connection:
+    """Open ``path`` read-only with the connector for ``dialect``.
+
+    User queries obey ``limits`` in a worker pool of the connection's own, or run on ``pool`` (shared
+    between connections to the same file, and closed by whoever created it).
+    """
     if dialect == "duckdb":
-        return DuckDBConnection(path, limits=limits)
+        return DuckDBConnection(path, limits=limits, pool=pool)
     if dialect == "sqlite":
-        return SQLiteConnection(path, limits=limits)
+        return SQLiteConnection(path, limits=limits, pool=pool)
     raise ConnectionFailed(f"Datasources of type {dialect!r} are not supported yet.")

@@ -24,7 +24,7 @@ from datasources.demo import demo_path, ensure_demo
 from datasources.demo_metadata import DEMOS
 from datasources.errors import ConnectionFailed, DatasourceNotFound, InvalidDatasource
 from datasources.introspect import introspect
-from datasources.sandbox import SPILL_DIR, SandboxLimits
+from datasources.sandbox import SPILL_DIR, SandboxLimits, WorkerPool
 from datasources.schema import Dialect, Schema
 from datasources.values import ValueIndex
 
@@ -114,6 +114,8 @@ class Registry:
         self._id_locks: dict[str, threading.Lock] = {}
         self._connections: dict[str, tuple[str, Connection]] = {}
         self._unpooled: list[Connection] = []
+        self._pools: dict[str, tuple[str, WorkerPool]] = {}
+        self._retired_pools: list[WorkerPool] = []
         self._schemas: dict[tuple[str, str], Schema] = {}
         self._values: dict[tuple[str, str], ValueIndex] = {}
 
@@ -217,11 +219,24 @@ class Registry:
             pooled = self._connections.get(datasource_id)
             if pooled is not None and pooled[0] == fingerprint:
                 return pooled[1]
-            conn = open_connection(config.type, self._file(config), limits=self.limits)
+            path = self._file(config)
+            conn = open_connection(config.type, path, pool=self._pool(datasource_id, fingerprint, config.type, path))
             if pooled is not None:
                 self._unpooled.append(pooled[1])  # may still run a query: closed with the registry
             self._connections[datasource_id] = (fingerprint, conn)
             return conn
+
+    def _pool(self, datasource_id: str, fingerprint: str, dialect: str, path: Path) -> WorkerPool:
+        """The query workers of one file version, shared by every connection to it (caching or not)."""
+        with self._lock:
+            current = self._pools.get(datasource_id)
+            if current is not None and current[0] == fingerprint:
+                return current[1]
+            pool = WorkerPool(dialect, path, self.limits)
+            if current is not None:
+                self._retired_pools.append(current[1])  # may still run a query: closed with the registry
+            self._pools[datasource_id] = (fingerprint, pool)
+            return pool
 
     def schema(self, datasource_id: str) -> Schema:
         """The introspected schema, cached by (id, fingerprint) while caching is enabled."""
@@ -268,12 +283,17 @@ class Registry:
         """Close every connection this registry opened and forget cached schemas."""
         with self._lock:
             conns = [c for _, c in self._connections.values()] + self._unpooled
+            pools = [p for _, p in self._pools.values()] + self._retired_pools
             self._connections.clear()
             self._unpooled = []
+            self._pools.clear()
+            self._retired_pools = []
             self._schemas.clear()
             self._values.clear()
         for conn in conns:
             conn.close()
+        for pool in pools:
+            pool.close()
 
     # ------------------------------------------------------------------------------------------ internals
 
@@ -344,6 +364,9 @@ class Registry:
         if pooled is not None:
             with contextlib.suppress(Exception):
                 pooled[1].close()
+        workers = self._pools.pop(datasource_id, None)
+        if workers is not None:
+            workers[1].close()
         self._schemas = {k: v for k, v in self._schemas.items() if k[0] != datasource_id}
         self._values = {k: v for k, v in self._values.items() if k[0] != datasource_id}
 

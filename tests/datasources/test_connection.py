@@ -60,22 +60,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def busy_worker(conn: DuckDBConnection, before: set[int]) -> int:
-    """The pid of the worker that is burning CPU (the one running the test's query)."""
-    await asyncio.sleep(0.3)
-    pids = set(conn.worker_pids)
-    samples = {pid: cpu_seconds(pid) for pid in pids}
-    await asyncio.sleep(0.2)
-    return max(pids, key=lambda pid: cpu_seconds(pid) - samples[pid])
-
-
 async def test_cancelling_the_task_interrupts_the_query_at_once(demo_data_dir: Path) -> None:
     conn = DuckDBConnection(ensure_demo(demo_data_dir, "flights"))
     try:
         task = asyncio.create_task(conn.run(ENDLESS, max_rows=1, timeout_s=60))
-        pid = await busy_worker(conn, set())
-        assert not task.done()
-        cancelled_at = time.perf_counter()
+        await asyncio.sleep(0.3)
+        (pid,) = conn.worker_pids  # the pre-started worker, running the query
+        busy = cpu_seconds(pid)
+        await asyncio.sleep(0.2)
+        assert not task.done() and cpu_seconds(pid) > busy, "the query is running in the worker"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -83,7 +76,6 @@ async def test_cancelling_the_task_interrupts_the_query_at_once(demo_data_dir: P
         stopped = cpu_seconds(pid)
         await asyncio.sleep(0.5)
         assert cpu_seconds(pid) - stopped < 0.05, "the worker process does no more work after the cancel"
-        assert time.perf_counter() - cancelled_at < 1.0
         assert pid in conn.worker_pids, "an interruptible query is interrupted, its worker kept"
         assert (await conn.run("SELECT 42", max_rows=1, timeout_s=5)).rows == [[42]]
     finally:
