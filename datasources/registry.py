@@ -211,7 +211,8 @@ class Registry:
         config = self.get(datasource_id)
         fingerprint = self.fingerprint(datasource_id)
         if not self.enable_caching:
-            conn = open_connection(config.type, self._file(config), limits=self.limits)
+            path = self._file(config)
+            conn = open_connection(config.type, path, pool=self._pool(datasource_id, fingerprint, config.type, path))
             with self._lock:
                 self._unpooled.append(conn)
             return conn

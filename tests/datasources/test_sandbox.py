@@ -5,6 +5,8 @@ The queries are the hostile ones of issue 9 (item 3). Limits are set low so that
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,6 +17,7 @@ import pytest
 from datasources.connection import CUT_MARKER, DuckDBConnection, SQLiteConnection
 from datasources.demo import ensure_demo
 from datasources.errors import QueryFailed, QueryTimeout, ResourceLimitExceeded
+from datasources.registry import Registry
 from datasources.sandbox import SandboxLimits
 
 LIMITS = SandboxLimits(memory_mb=256, threads=1, spill_mb=64, kill_grace_s=0.5, max_result_bytes=100_000,
@@ -172,3 +175,45 @@ async def test_close_leaves_no_process_or_spill_directory(demo_data_dir: Path, t
     assert list((tmp_path / "spill").iterdir()) == []
     with pytest.raises(Exception):  # noqa: B017 - cancelled or closed, either way it ended
         await busy
+
+
+def test_workers_exit_when_the_server_process_dies(demo_data_dir: Path) -> None:
+    """Killing the parent (no atexit, no close) still leaves no worker behind: they see their pipe close."""
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from datasources.connection import DuckDBConnection\n"
+        "conn = DuckDBConnection(Path(sys.argv[1]))\n"
+        "async def main():\n"
+        "    asyncio.ensure_future(conn.run('SELECT count(*) FROM range(1000000000) a, range(1000) b', max_rows=1,"
+        " timeout_s=600))\n"
+        "    await conn.run('SELECT 1', max_rows=1, timeout_s=30)\n"
+        "    print(*conn.worker_pids, flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script, str(ensure_demo(demo_data_dir, "flights"))],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+    assert parent.stdout is not None
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert len(pids) == 2 and all(alive(pid) for pid in pids), "one idle worker, one busy"
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)
+
+
+async def test_registry_shares_one_pool_per_file_even_without_caching(demo_data_dir: Path) -> None:
+    registry = Registry(demo_data_dir, enable_caching=False, limits=LIMITS)
+    try:
+        first, second = registry.connect("movies"), registry.connect("movies")
+        assert first is not second
+        assert (await first.run("SELECT 1", max_rows=1, timeout_s=10)).rows == [[1]]
+        assert (await second.run("SELECT 2", max_rows=1, timeout_s=10)).rows == [[2]]
+        pids = first.worker_pids  # type: ignore[attr-defined]
+        assert pids == second.worker_pids  # type: ignore[attr-defined]
+    finally:
+        registry.close()
+    assert not any(alive(pid) for pid in pids)
