@@ -14,9 +14,11 @@ from datasources.errors import (
     QueryCancelled,
     QueryFailed,
     QueryTimeout,
+    ResourceLimitExceeded,
 )
 from datasources.guard import SQLRejected, check_sql, limit_rows
 from datasources.registry import DatasourceConfig, Registry
+from datasources.sandbox import SandboxLimits
 from datasources.schema import Column, ForeignKey, Schema, Table, column_kind, schema_version
 from datasources.values import ValueIndex, ValueMatch
 
@@ -37,6 +39,8 @@ __all__ = [
     "QueryTimeout",
     "SQLRejected",
     "Registry",
+    "ResourceLimitExceeded",
+    "SandboxLimits",
     "SQLiteConnection",
     "Schema",
     "Table",

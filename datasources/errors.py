@@ -55,3 +55,12 @@ class QueryTimeout(DatasourceError):
 
 class QueryCancelled(DatasourceError):
     """The query was interrupted on request (not by a timeout)."""
+
+
+class ResourceLimitExceeded(DatasourceError):
+    """The query needed more memory, or built a bigger value or plan, than its bounds allow; it was stopped."""
+
+    def __init__(self, message: str, *, limit: Literal["memory", "size"] = "memory", detail: str = "") -> None:
+        super().__init__(message, detail=detail)
+        self.limit: Literal["memory", "size"] = limit
+        """``memory`` (working memory) or ``size`` (a value, expression or statement past its bound)."""

@@ -24,6 +24,7 @@ from datasources.demo import demo_path, ensure_demo
 from datasources.demo_metadata import DEMOS
 from datasources.errors import ConnectionFailed, DatasourceNotFound, InvalidDatasource
 from datasources.introspect import introspect
+from datasources.sandbox import SPILL_DIR, SandboxLimits, WorkerPool
 from datasources.schema import Dialect, Schema
 from datasources.values import ValueIndex
 
@@ -99,8 +100,11 @@ class Registry:
         max_rows: int = 1000,
         query_timeout_s: float = 30.0,
         enable_caching: bool = True,
+        limits: SandboxLimits | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.limits = limits or SandboxLimits(temp_root=self.data_dir / SPILL_DIR)
+        """Resource bounds of user queries on every connection this registry opens."""
         self.max_rows = max_rows
         """Default row cap callers should pass to :meth:`Connection.run`."""
         self.query_timeout_s = query_timeout_s
@@ -110,6 +114,8 @@ class Registry:
         self._id_locks: dict[str, threading.Lock] = {}
         self._connections: dict[str, tuple[str, Connection]] = {}
         self._unpooled: list[Connection] = []
+        self._pools: dict[str, tuple[str, WorkerPool]] = {}
+        self._retired_pools: list[WorkerPool] = []
         self._schemas: dict[tuple[str, str], Schema] = {}
         self._values: dict[tuple[str, str], ValueIndex] = {}
 
@@ -152,7 +158,7 @@ class Registry:
         path = self._checked_path(config.path)
         stored = replace(config, path=path, is_demo=False, name=config.name or config.id)
         try:
-            open_connection(stored.type, path).close()
+            open_connection(stored.type, path, limits=replace(self.limits, prestart=False)).close()
         except ConnectionFailed as exc:
             raise InvalidDatasource(
                 f"{path.name} could not be opened as a {config.type} database: {exc.message}",
@@ -205,7 +211,8 @@ class Registry:
         config = self.get(datasource_id)
         fingerprint = self.fingerprint(datasource_id)
         if not self.enable_caching:
-            conn = open_connection(config.type, self._file(config))
+            path = self._file(config)
+            conn = open_connection(config.type, path, pool=self._pool(datasource_id, fingerprint, config.type, path))
             with self._lock:
                 self._unpooled.append(conn)
             return conn
@@ -213,11 +220,24 @@ class Registry:
             pooled = self._connections.get(datasource_id)
             if pooled is not None and pooled[0] == fingerprint:
                 return pooled[1]
-            conn = open_connection(config.type, self._file(config))
+            path = self._file(config)
+            conn = open_connection(config.type, path, pool=self._pool(datasource_id, fingerprint, config.type, path))
             if pooled is not None:
                 self._unpooled.append(pooled[1])  # may still run a query: closed with the registry
             self._connections[datasource_id] = (fingerprint, conn)
             return conn
+
+    def _pool(self, datasource_id: str, fingerprint: str, dialect: str, path: Path) -> WorkerPool:
+        """The query workers of one file version, shared by every connection to it (caching or not)."""
+        with self._lock:
+            current = self._pools.get(datasource_id)
+            if current is not None and current[0] == fingerprint:
+                return current[1]
+            pool = WorkerPool(dialect, path, self.limits)
+            if current is not None:
+                self._retired_pools.append(current[1])  # may still run a query: closed with the registry
+            self._pools[datasource_id] = (fingerprint, pool)
+            return pool
 
     def schema(self, datasource_id: str) -> Schema:
         """The introspected schema, cached by (id, fingerprint) while caching is enabled."""
@@ -264,12 +284,17 @@ class Registry:
         """Close every connection this registry opened and forget cached schemas."""
         with self._lock:
             conns = [c for _, c in self._connections.values()] + self._unpooled
+            pools = [p for _, p in self._pools.values()] + self._retired_pools
             self._connections.clear()
             self._unpooled = []
+            self._pools.clear()
+            self._retired_pools = []
             self._schemas.clear()
             self._values.clear()
         for conn in conns:
             conn.close()
+        for pool in pools:
+            pool.close()
 
     # ------------------------------------------------------------------------------------------ internals
 
@@ -340,6 +365,9 @@ class Registry:
         if pooled is not None:
             with contextlib.suppress(Exception):
                 pooled[1].close()
+        workers = self._pools.pop(datasource_id, None)
+        if workers is not None:
+            workers[1].close()
         self._schemas = {k: v for k, v in self._schemas.items() if k[0] != datasource_id}
         self._values = {k: v for k, v in self._values.items() if k[0] != datasource_id}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from datasources.duckdb_check import Rules
 from datasources.schema import Dialect
 
 ALLOWED_TYPED: frozenset[str] = frozenset(
@@ -161,3 +162,13 @@ def is_dangerous(node: exp.Func) -> bool:
         return True
     name = function_name(node)
     return name in DANGEROUS_NAMES or name.startswith(DANGEROUS_PREFIXES) or name.endswith(("_scan", "_metadata"))
+
+
+def second_line_rules(dialect: Dialect) -> Rules:
+    """The lists the database-side check (:mod:`datasources.duckdb_check`, the SQLite authorizer) decides by."""
+    return Rules(
+        allowed_functions=sorted(ALLOWED_NAMES[dialect]),
+        dangerous_functions=sorted(DANGEROUS_NAMES),
+        dangerous_prefixes=list(DANGEROUS_PREFIXES),
+        table_functions=sorted(SAFE_TABLE_FUNCTION_NAMES),
+    )

@@ -11,8 +11,10 @@ import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 from datasources.registry import Registry
+from datasources.sandbox import SPILL_DIR, SandboxLimits
 from graph.settings import Settings, get_settings
 from graph.steps import BY_NAME
 from llm.base import SQLWriter
@@ -59,6 +61,16 @@ def registry_from_settings(settings: Settings) -> Registry:
         max_rows=settings.max_rows,
         query_timeout_s=settings.query_timeout_s,
         enable_caching=settings.enable_step_caching,
+        limits=SandboxLimits(
+            workers=settings.query_workers,
+            memory_mb=settings.query_memory_mb,
+            threads=settings.query_threads,
+            spill_mb=settings.query_spill_mb,
+            temp_root=Path(settings.data_dir) / SPILL_DIR,
+            max_result_bytes=settings.max_result_bytes,
+            max_cell_chars=settings.max_cell_chars,
+            kill_grace_s=settings.query_kill_grace_s,
+        ),
     )
 
 

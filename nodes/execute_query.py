@@ -7,13 +7,20 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from datasources.errors import ConnectionFailed, QueryFailed, QueryTimeout
+from datasources.errors import ConnectionFailed, QueryFailed, QueryTimeout, ResourceLimitExceeded
 from datasources.guard import SQLRejected, check_sql, limit_rows
 from graph.context import Context
 from graph.errors import SQLBotError, Text
 from graph.protocol import ErrorCode
 from graph.reporting import StepReporter
 from graph.state import QueryResult, SQLFailure, State
+
+_LIMIT_HINT = {
+    "memory": Text("Aggregate or filter before sorting or collecting values (fewer rows, no huge lists or strings), then ask again.",
+                   "请先筛选或聚合再排序或汇总（更少的行，不要生成巨大的列表或字符串），然后再试。"),
+    "size": Text("The query builds a value or a statement larger than allowed; ask for a summary instead of the raw value.",
+                 "查询生成的值或语句超出允许的大小；请改为询问汇总结果。"),
+}
 
 
 def _failed(state: State, runtime: Runtime[Context], report: StepReporter, failure: SQLFailure) -> dict[str, Any]:
@@ -87,6 +94,8 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
             Text(f"The query ran longer than {limit:g} s and was stopped.", f"查询运行超过 {limit:g} 秒，已被中止。"),
             detail=sql,
         ) from exc
+    except ResourceLimitExceeded as exc:
+        raise SQLBotError(ErrorCode.RESOURCE_LIMIT_EXCEEDED, Text(exc.message, exc.message), detail=sql, suggestion=_LIMIT_HINT[exc.limit]) from exc
     except ConnectionFailed as exc:
         raise SQLBotError(ErrorCode.DATABASE_CONNECTION_FAILED, detail=str(exc)) from exc
     result = QueryResult(
