@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-QueryErrorKind = Literal["syntax", "semantic", "runtime"]
+QueryErrorKind = Literal["syntax", "semantic", "runtime", "permission"]
 
 
 class DatasourceError(Exception):
@@ -45,7 +45,8 @@ class QueryFailed(DatasourceError):
     def __init__(self, message: str, *, kind: QueryErrorKind = "runtime", detail: str = "") -> None:
         super().__init__(message, detail=detail)
         self.kind: QueryErrorKind = kind
-        """``syntax`` (cannot be parsed), ``semantic`` (unknown table/column, type mismatch) or ``runtime``."""
+        """``syntax`` (cannot be parsed), ``semantic`` (unknown table/column, type mismatch), ``permission``
+        (the database refused: a write in a read-only transaction, a privilege missing) or ``runtime``."""
 
 
 class QueryTimeout(DatasourceError):
