@@ -114,7 +114,8 @@ class MySQLConnection(ServerConnection):
 
     def _after_fetch(self, cursor: Any) -> None:
         result: Any = getattr(cursor, "_result", None)
-        if result is not None and getattr(result, "warning_count", 0):
+        warnings: Any = getattr(result, "warning_count", 0) if result is not None else 0
+        if warnings:
             # an interruption reported as a warning rather than an error
             cursor.execute("SHOW WARNINGS")
             for _level, code, message in cursor.fetchall():
