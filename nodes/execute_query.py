@@ -72,6 +72,8 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
             on_progress=on_progress,
         )
     except QueryFailed as exc:
+        if exc.kind == "permission":  # the database itself refused (read-only transaction, missing privilege)
+            raise SQLBotError(ErrorCode.INSUFFICIENT_PERMISSIONS, Text(str(exc), str(exc)), detail=sql) from exc
         if exc.kind in ("syntax", "semantic"):
             return _failed(state, runtime, report, SQLFailure(sql=sql, message=str(exc), kind=exc.kind))
         raise SQLBotError(ErrorCode.SQL_EXECUTION_FAILED, Text(str(exc), str(exc)), detail=sql) from exc
@@ -83,7 +85,11 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
             detail=sql,
         ) from exc
     except ConnectionFailed as exc:
-        raise SQLBotError(ErrorCode.DATABASE_CONNECTION_FAILED, detail=str(exc)) from exc
+        raise SQLBotError(
+            ErrorCode.DATABASE_CONNECTION_FAILED,
+            Text(f"The database connection failed: {exc.message}", f"数据库连接失败：{exc.message}"),
+            detail=exc.detail or str(exc),
+        ) from None
     result = QueryResult(
         columns=list(run.columns),
         column_types=list(run.column_types),
