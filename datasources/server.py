@@ -231,6 +231,12 @@ def server_version_text(raw: str) -> str:
     return "MySQL " + text.split("-")[0]
 
 
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark a worker's outcome as seen: a cancelled or timed-out query's error is expected."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 class ServerConnection:
     """A pooled, read-only connection to one database on a server; subclasses supply the driver parts."""
 
@@ -242,6 +248,7 @@ class ServerConnection:
         """No file: the database name (kept for the :class:`~datasources.connection.Connection` protocol)."""
         self._password = password
         self._closed = False
+        self._holder_lock = threading.Lock()
         self._version: str | None = None
         self._engine = sa.create_engine(
             self._sqlalchemy_url(),
@@ -404,18 +411,19 @@ class ServerConnection:
         if max_rows < 0:
             raise ValueError("max_rows must be >= 0")
         started = time.perf_counter()
-        handle = await self._checkout_async()
-        state = {"reusable": False}
-        work = asyncio.ensure_future(asyncio.to_thread(self._run_sync, handle, state, sql, max_rows, timeout_s))
-        work.add_done_callback(lambda fut: self._finish(fut, handle, state))
+        # Checkout and query share one worker thread: a thread never sits on a pooled connection waiting for
+        # another thread (the default executor is small), and a connection is held only while it works.
+        holder: dict[str, Any] = {}
+        work = asyncio.ensure_future(asyncio.to_thread(self._checkout_and_run, holder, sql, max_rows, timeout_s))
+        work.add_done_callback(_retrieve)
         try:
             done, _ = await asyncio.wait({work}, timeout=timeout_s + _CANCEL_GRACE_S)
             if not done:
-                self._cancel_in_thread(handle)
+                self._cancel_holder(holder)
                 raise QueryTimeout(self._timeout_message(timeout_s))
             columns, types, raw, truncated = work.result()
         except asyncio.CancelledError:
-            self._cancel_in_thread(handle)
+            self._cancel_holder(holder)
             raise
         except QueryTimeout as exc:
             raise QueryTimeout(self._timeout_message(timeout_s), detail=exc.detail) from None
@@ -436,23 +444,30 @@ class ServerConnection:
             "(filter, aggregate or limit) or raise the query timeout."
         )
 
-    async def _checkout_async(self) -> Any:
-        future = asyncio.ensure_future(asyncio.to_thread(self._checkout))
+    def _checkout_and_run(
+        self, holder: dict[str, Any], sql: str, max_rows: int, timeout_s: float
+    ) -> tuple[list[str], list[str], list[Any], bool]:
+        handle = self._checkout()
+        state = {"reusable": False}
+        with self._holder_lock:
+            holder["handle"] = handle
+            cancelled = holder.get("cancelled", False)
         try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # the thread still finishes its checkout: give that connection back when it does
-            future.add_done_callback(
-                lambda f: self._release(f.result(), True) if not f.cancelled() and f.exception() is None else None
-            )
-            raise
+            if cancelled:
+                state["reusable"] = True
+                raise QueryCancelled("The query was cancelled before it started.")
+            return self._run_sync(handle, state, sql, max_rows, timeout_s)
+        finally:
+            with self._holder_lock:
+                holder.pop("handle", None)
+            self._release(handle, state["reusable"])
 
-    def _finish(self, fut: asyncio.Future[Any], handle: Any, state: dict[str, bool]) -> None:
-        if not fut.cancelled():
-            fut.exception()  # retrieved: a cancelled query's error is expected
-        self._release(handle, state["reusable"])
-
-    def _cancel_in_thread(self, handle: Any) -> None:
+    def _cancel_holder(self, holder: dict[str, Any]) -> None:
+        with self._holder_lock:
+            holder["cancelled"] = True
+            handle = holder.get("handle")
+        if handle is None:
+            return
         dbapi = handle.driver_connection
 
         def cancel() -> None:
