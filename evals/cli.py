@@ -80,9 +80,18 @@ async def _evaluate(
         if reachable:
             dsns = {db: defog.build_postgres(db, pg_dsn) for db in dbs}
             if not quiet:
-                typer.echo("PostgreSQL path (writer on the postgres dialect, SQL run with psycopg) ...", err=True)
-            extra["PostgreSQL (writer only, real server)"] = await defog.run_postgres_eval(examples, registry, writer, dsns)
-            meta["postgres"] = "loaded and evaluated (see the PostgreSQL section)"
+                typer.echo("PostgreSQL path (postgresql datasources through the whole graph) ...", err=True)
+            pg_registry = defog.postgres_registry(settings.data_dir, dsns, max_rows=settings.max_rows,
+                                                  query_timeout_s=settings.query_timeout_s)
+            pg_context = Context(settings=settings, registry=pg_registry, writer=writer, timings=StepTimings())
+            try:
+                extra["PostgreSQL (postgresql datasource, whole graph)"] = await run_cases(
+                    build_graph(settings=settings), pg_context, examples, on_case=progress,
+                    gold_results=registry_gold(pg_registry), gold_dialect="postgres", ordered=defog.defog_ordered,
+                )
+            finally:
+                pg_registry.close()
+            meta["postgres"] = "loaded and evaluated through the product's postgresql datasource (see its section)"
         else:
             meta["postgres"] = f"not reachable at {pg_dsn}: skipped"
         name = "defog sql-eval"

@@ -8,9 +8,9 @@ stdin, ALTER TABLE ... ADD CONSTRAINT) and ``<db>.json`` holds the column descri
 * DuckDB: each dump is parsed and loaded into ``<data_dir>/defog/defog_<db>.duckdb`` with the descriptions
   as column comments (so the schema the writers see carries them), and registered as datasource
   ``defog_<db>`` in a registry rooted at ``<data_dir>/defog`` (the user's own datasource list is untouched).
-* PostgreSQL: the dump is loaded as-is into a database ``defog_<db>``. ``datasources/`` has no PostgreSQL
-  connector, so the PostgreSQL path runs the writer directly on the same schema with the ``postgres``
-  dialect and executes predicted and gold SQL with psycopg (read-only transaction, statement timeout).
+* PostgreSQL: the dump is loaded as-is into a database ``defog_<db>`` and registered as a ``postgresql``
+  datasource (:func:`postgres_registry`), so questions run through the whole graph and the product's own
+  PostgreSQL connector, exactly as for a database a user connects; gold SQL runs natively there.
 
 Gold SQL follows defog's conventions (their ``utils/`` ``get_all_minimal_queries``): statements separated by
 ``;`` are alternatives, and the first ``{a, b}`` group of a statement stands for every non-empty subset of
@@ -392,13 +392,6 @@ def run_postgres(dsn: str, sql: str, *, timeout_s: float = 30.0, max_rows: int =
     return columns, rows
 
 
-def pg_schema(schema: Any) -> Any:
-    """The same schema in the ``postgres`` dialect (the writer then writes PostgreSQL SQL)."""
-    from dataclasses import replace
-
-    return replace(schema, dialect="postgres")
-
-
 _ORDER_WORDS = re.compile(r"\b(order|sort|arrange)\b", re.I)
 
 
@@ -418,66 +411,36 @@ def defog_ordered(example: Example, sql: str, dialect: str) -> bool:
         return "order by" in sql.lower()
 
 
-async def run_postgres_eval(
-    examples: Sequence[Example], registry: Any, writer: Any, dsns: dict[str, str], *, max_rows: int = 100_000
-) -> list[Any]:
-    """The writer on each question with the schema in the ``postgres`` dialect, run on the real server.
+def postgres_registry(data_dir: Path, dsns: dict[str, str], **registry_kwargs: Any) -> Any:
+    """A registry rooted at ``<data_dir>/defog-postgres`` whose datasources ``defog_<db>`` are PostgreSQL ones.
 
-    Predicted and gold SQL both run through psycopg in read-only transactions (no graph: ``datasources/``
-    has no PostgreSQL connector). Returns :class:`evals.runner.CaseResult` objects (``generate_sql`` time only).
+    This is the product's own path: the same ``postgresql`` datasource type a user adds from the UI or the
+    API (pooled read-only connections, catalogue introspection with the descriptions as column comments).
     """
-    import asyncio
-    import time
+    from psycopg.conninfo import conninfo_to_dict
 
-    from evals.accuracy import compare_results
-    from evals.runner import CaseResult
-    from llm.base import SQLRequest, WriterError
+    from datasources.registry import DatasourceConfig, Registry
+    from datasources.server import ServerSpec
 
-    gold_cache: dict[str, Any] = {}
-    out = []
-    for ex in examples:
-        case = CaseResult(ex.id, ex.datasource, ex.question, ex.locale, list(ex.tags))
-        dsn = dsns[db_of(ex)]
-        schema = pg_schema(await asyncio.to_thread(registry.schema, ex.datasource))
-        values = await asyncio.to_thread(registry.values, ex.datasource)
-        started = time.perf_counter()
-        try:
-            draft = await writer.write_sql(SQLRequest(ex.question, schema, "en", values=values), lambda _chunk: None)
-        except WriterError as exc:
-            case.error = f"writer: {exc}"
-            out.append(case)
-            continue
-        except Exception as exc:  # a writer bug fails this question, not the whole evaluation
-            case.error = f"writer crashed: {type(exc).__name__}: {exc}"
-            out.append(case)
-            continue
-        finally:
-            case.step_ms["generate_sql"] = int((time.perf_counter() - started) * 1000)
-        case.predicted_sql = draft.sql
-        case.model_calls = draft.model_calls
-        try:
-            pred_cols, pred_rows = await asyncio.to_thread(run_postgres, dsn, draft.sql, max_rows=max_rows)
-        except Exception as exc:
-            case.error = f"execution failed: {str(exc).strip()[:300]}"
-            out.append(case)
-            continue
-        case.valid_sql = True
-        for gold in ex.gold_sql:
-            if gold not in gold_cache:
-                try:
-                    gold_cache[gold] = await asyncio.to_thread(run_postgres, dsn, gold, max_rows=max_rows)
-                except Exception as exc:
-                    gold_cache[gold] = exc
-            result = gold_cache[gold]
-            if isinstance(result, Exception):
-                continue
-            if compare_results(result[0], result[1], pred_cols, pred_rows, defog_ordered(ex, gold, "postgres")):
-                case.correct = True
-                break
-        if not case.correct:
-            case.error = f"wrong result ({len(pred_rows)} rows × {len(pred_cols)} columns)"
-        out.append(case)
-    return out
+    registry = Registry(Path(data_dir) / "defog-postgres", **registry_kwargs)
+    known = {c.id for c in registry.list()}
+    for db, dsn in dsns.items():
+        info = conninfo_to_dict(dsn)
+        spec = ServerSpec(
+            type="postgresql",
+            host=str(info.get("host") or "127.0.0.1"),
+            port=int(info.get("port") or 5432),
+            database=str(info["dbname"]),
+            user=str(info.get("user") or "postgres"),
+        )
+        if f"defog_{db}" not in known:
+            registry.add(
+                DatasourceConfig(
+                    id=f"defog_{db}", name=f"defog {db}", type="postgresql", server=spec,
+                    description_en=f"defog sql-eval database '{db}' (from the defog-data package)",
+                )
+            )
+    return registry
 
 
 def db_of(example: Example) -> str:

@@ -89,7 +89,7 @@ def test_introspection_reads_comments_keys_row_counts_and_samples(shop) -> None:
     kind, _, registry = shop
     schema = registry.schema("shop")
     assert schema.dialect == ("postgres" if kind == "postgresql" else "mysql")
-    assert {t.name for t in schema.tables} == {"region", "orders", "big_orders"}
+    assert {t.name for t in schema.tables} == {"region", "orders", "shipped_orders"}
     region, orders = schema.table("region"), schema.table("orders")
     assert region is not None and orders is not None
     assert region.description_en == "Sales regions"
