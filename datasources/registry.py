@@ -28,8 +28,6 @@ from datasources.demo import demo_path, ensure_demo
 from datasources.demo_metadata import DEMOS
 from datasources.errors import ConnectionFailed, DatasourceNotFound, InvalidDatasource
 from datasources.introspect import introspect
-from datasources.mysql import MySQLConnection
-from datasources.postgres import PostgresConnection
 from datasources.schema import Dialect, Schema
 from datasources.secrets import Secret, SecretStore
 from datasources.server import SERVER_TYPES, ServerConnection, ServerSpec
@@ -448,8 +446,13 @@ class Registry:
         secret = password
         if secret is None and use_store and not spec.password_env:
             secret = self.secrets.get(config.id)
+        # the drivers are imported on first use: the embedded default never loads them
         if spec.type == "postgresql":
+            from datasources.postgres import PostgresConnection
+
             return PostgresConnection(spec, secret)
+        from datasources.mysql import MySQLConnection
+
         return MySQLConnection(spec, secret)
 
     def _checked_server(self, config: DatasourceConfig) -> DatasourceConfig:

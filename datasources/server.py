@@ -26,9 +26,6 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-import sqlalchemy as sa
-from sqlalchemy.pool import QueuePool
-
 from datasources.connection import ProgressCallback, QueryResult, to_json_value
 from datasources.errors import (
     ConnectionFailed,
@@ -250,6 +247,10 @@ class ServerConnection:
         self._closed = False
         self._holder_lock = threading.Lock()
         self._version: str | None = None
+        # imported here: the embedded default (DuckDB/SQLite only) never pays for SQLAlchemy at start-up
+        import sqlalchemy as sa
+        from sqlalchemy.pool import QueuePool
+
         self._engine = sa.create_engine(
             self._sqlalchemy_url(),
             creator=self._connect_checked,
@@ -341,6 +342,8 @@ class ServerConnection:
         """
         if self._closed:
             raise ConnectionFailed("The connection is closed; reconnect to the datasource.")
+        import sqlalchemy as sa
+
         try:
             return self._engine.raw_connection()
         except ConnectionFailed:
