@@ -457,3 +457,102 @@ def split_dbs(value: str | None) -> Sequence[str]:
     if unknown:
         raise ValueError(f"unknown defog database(s) {', '.join(unknown)}; choose from {', '.join(DEFOG_DBS)}")
     return dbs
+
+
+# --------------------------------------------------------------------------------------------- MySQL / MariaDB
+
+MY_HOST, MY_PORT, MY_USER = "127.0.0.1", 3306, "root"
+
+
+def mysql_reachable() -> bool:
+    """Whether a MySQL/MariaDB server answers on 127.0.0.1:3306 as root without a password."""
+    try:
+        import pymysql
+
+        pymysql.connect(host=MY_HOST, port=MY_PORT, user=MY_USER, password="", connect_timeout=2).close()
+        return True
+    except Exception:
+        return False
+
+
+def _my_type(pg_type: str, key: bool) -> str:
+    t = pg_type.lower()
+    if t == "text":
+        return "VARCHAR(191)" if key else "TEXT"  # a TEXT column cannot be a key without a prefix length
+    return {"numeric": "DOUBLE", "double precision": "DOUBLE", "real": "FLOAT", "boolean": "BOOLEAN",
+            "time without time zone": "TIME"}.get(t, pg_type.upper())
+
+
+def _my_value(value: str | None, pg_type: str) -> Any:
+    if value is None:
+        return None
+    if pg_type.lower() == "boolean":
+        return 1 if value in ("t", "true", "1") else 0
+    return value
+
+
+def build_mysql(db: str, *, rebuild: bool = False, name: str | None = None) -> str:
+    """Load one defog dump into MariaDB/MySQL database ``sqlbot_defog_<db>`` (types mapped, comments inline)."""
+    import pymysql
+
+    name = name or f"sqlbot_defog_{db}"
+    admin = pymysql.connect(host=MY_HOST, port=MY_PORT, user=MY_USER, password="", autocommit=True, charset="utf8mb4")
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s", (name,))
+            row = cur.fetchone()
+            if row and row[0] and not rebuild:
+                return name
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            cur.execute(f"USE `{name}`")
+            notes = descriptions(db)
+            for table in parse_dump((package_dir() / db / f"{db}.sql").read_text(encoding="utf-8")).values():
+                cols = []
+                for column, pg_type in table.columns:
+                    note = notes.get((table.name, column), "")
+                    comment = " COMMENT " + _literal(note[:1000]) if note else ""
+                    cols.append(f"`{column}` {_my_type(pg_type, column in table.primary_key)}{comment}")
+                keys = f", PRIMARY KEY ({', '.join(f'`{c}`' for c in table.primary_key)})" if table.primary_key else ""
+                cur.execute(f"CREATE TABLE `{table.name}` ({', '.join(cols)}{keys})")
+                if table.rows:
+                    types = dict(table.columns)
+                    names = ", ".join(f"`{c}`" for c in table.copy_columns)
+                    marks = ", ".join(["%s"] * len(table.copy_columns))
+                    rows = [[_my_value(v, types.get(c, "text")) for v, c in zip(r, table.copy_columns, strict=False)]
+                            for r in table.rows]
+                    cur.executemany(f"INSERT INTO `{table.name}` ({names}) VALUES ({marks})", rows)
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")
+            for (table_name,) in cur.fetchall():
+                cur.execute(f"ANALYZE TABLE `{table_name}`")
+                cur.fetchall()
+    finally:
+        admin.close()
+    return name
+
+
+def mysql_registry(data_dir: Path, databases: dict[str, str], **registry_kwargs: Any) -> Any:
+    """A registry rooted at ``<data_dir>/defog-mysql`` whose datasources ``defog_<db>`` are ``mysql`` ones."""
+    from datasources.registry import DatasourceConfig, Registry
+    from datasources.server import ServerSpec
+
+    registry = Registry(Path(data_dir) / "defog-mysql", **registry_kwargs)
+    known = {c.id for c in registry.list()}
+    for db, database in databases.items():
+        if f"defog_{db}" not in known:
+            registry.add(
+                DatasourceConfig(
+                    id=f"defog_{db}", name=f"defog {db}", type="mysql",
+                    server=ServerSpec(type="mysql", host=MY_HOST, port=MY_PORT, database=database, user=MY_USER),
+                    description_en=f"defog sql-eval database '{db}' (from the defog-data package)",
+                )
+            )
+    return registry
+
+
+def to_mysql(sql: str) -> str:
+    """A PostgreSQL gold statement in MySQL's dialect (unchanged when sqlglot cannot parse it)."""
+    try:
+        return sqlglot.transpile(sql, read="postgres", write="mysql")[0]
+    except sqlglot.errors.SqlglotError:
+        return sql
