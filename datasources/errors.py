@@ -45,8 +45,9 @@ class QueryFailed(DatasourceError):
     def __init__(self, message: str, *, kind: QueryErrorKind = "runtime", detail: str = "") -> None:
         super().__init__(message, detail=detail)
         self.kind: QueryErrorKind = kind
-        """``syntax`` (cannot be parsed), ``semantic`` (unknown table/column, type mismatch), ``runtime``, or
-        ``permission`` (the database's own second line refused to run it)."""
+        """``syntax`` (cannot be parsed), ``semantic`` (unknown table/column, type mismatch), ``permission``
+        (the database refused: its own second line, a write in a read-only transaction, a
+        privilege missing) or ``runtime``."""
 
 
 class QueryTimeout(DatasourceError):

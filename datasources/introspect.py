@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from datasources.connection import Connection
 from datasources.demo import decode_comment
 from datasources.demo_metadata import DemoDoc
+from datasources.errors import QueryFailed, QueryTimeout
 from datasources.schema import Column, ForeignKey, Schema, Table, column_kind, schema_version
+from datasources.server import CatalogueTable, ServerConnection
 
 SAMPLE_LIMIT = 50
 """Text columns with at most this many distinct values list all of them as samples."""
+SERVER_SAMPLE_ROWS = 20_000
+"""Database servers: distinct counts and sample values come from at most this many rows per table."""
+SERVER_COUNT_CAP = 100_000
+"""Database servers: a table the catalogue has no estimate for is counted up to this many rows."""
 
 
 @dataclass
@@ -47,6 +54,8 @@ def introspect(
     doc: DemoDoc | None = None,
 ) -> Schema:
     """Build the :class:`Schema` of an open datasource (one pass of catalogue and statistics queries)."""
+    if isinstance(conn, ServerConnection):
+        return _introspect_server(conn, datasource_id, description)
     raw = _duckdb_tables(conn) if conn.dialect == "duckdb" else _sqlite_tables(conn)
     if doc is not None:
         raw = _apply_doc(raw, doc)
@@ -226,3 +235,95 @@ def _with_statistics(conn: Connection, table: _RawTable, doc: DemoDoc | None) ->
         foreign_keys=tuple(table.foreign_keys),
         row_count=row_count,
     )
+
+
+# --------------------------------------------------------------------------------------------------- servers
+
+
+def _introspect_server(conn: ServerConnection, datasource_id: str, description: tuple[str, str]) -> Schema:
+    """Catalogue queries for structure, comments, keys and row estimates; bounded samples for values."""
+    catalogue = conn.catalogue()
+    raw = [
+        _RawTable(
+            t.name,
+            columns=[(name, dtype, *decode_comment(comment)) for name, dtype, comment in t.columns],
+            description=decode_comment(t.comment),
+            primary_key=t.primary_key,
+            foreign_keys=[ForeignKey(c, ref, ref_c) for c, ref, ref_c in t.foreign_keys],
+        )
+        for t in catalogue
+    ]
+    _infer_foreign_keys(raw, None)
+    tables = tuple(_server_statistics(conn, r, t) for r, t in zip(raw, catalogue, strict=True))
+    return Schema(
+        datasource_id=datasource_id,
+        dialect=conn.dialect,
+        tables=tables,
+        description_en=description[0],
+        description_zh=description[1],
+        version=schema_version(tables),
+    )
+
+
+def _server_statistics(conn: ServerConnection, table: _RawTable, entry: CatalogueTable) -> Table:
+    """Row count from the catalogue (bounded count when it has none) and values from a bounded sample.
+
+    A failing or slow statistics query (a heavy view, a missing privilege) leaves the statistics out; the
+    table itself is still described.
+    """
+    qt = entry.qualified
+    row_count = entry.row_estimate
+    if not entry.is_view and not row_count:
+        counted = _try(conn, f"SELECT count(*) FROM (SELECT 1 AS one FROM {qt} LIMIT {SERVER_COUNT_CAP}) AS s")
+        row_count = int(counted[0][0]) if counted else row_count
+    text = [c for c in table.columns if column_kind(c[1]) == "text"]
+    distinct: dict[str, int] = {}
+    samples: dict[str, tuple[str, ...]] = {}
+    if text and row_count != 0:
+        names = ", ".join(conn.quote(c[0]) for c in text)
+        counts = _try(
+            conn,
+            f"SELECT {', '.join(f'count(DISTINCT {conn.quote(c[0])})' for c in text)} "
+            f"FROM (SELECT {names} FROM {qt} LIMIT {SERVER_SAMPLE_ROWS}) AS s",
+        )
+        for (name, _, _, _), found in zip(text, counts[0] if counts else (), strict=False):
+            n = int(found)
+            if row_count and row_count > SERVER_SAMPLE_ROWS and n > SAMPLE_LIMIT:
+                n = int(n * row_count / SERVER_SAMPLE_ROWS)  # extrapolated: the sample saw a part of it
+            distinct[name] = n
+            if n <= SAMPLE_LIMIT:
+                q = conn.quote(name)
+                values = _try(
+                    conn,
+                    f"SELECT DISTINCT v FROM (SELECT {q} AS v FROM {qt} LIMIT {SERVER_SAMPLE_ROWS}) AS s "
+                    f"WHERE v IS NOT NULL ORDER BY v LIMIT {SAMPLE_LIMIT + 1}",
+                )
+                if values is not None and len(values) <= SAMPLE_LIMIT:
+                    samples[name] = tuple(str(v) for (v,) in values)
+    columns = tuple(
+        Column(
+            name=name,
+            type=dtype,
+            description_en=en,
+            description_zh=zh,
+            primary_key=name in table.primary_key,
+            sample_values=samples.get(name, ()),
+            distinct_count=distinct.get(name),
+        )
+        for name, dtype, en, zh in table.columns
+    )
+    return Table(
+        name=table.name,
+        columns=columns,
+        description_en=table.description[0],
+        description_zh=table.description[1],
+        foreign_keys=tuple(table.foreign_keys),
+        row_count=row_count,
+    )
+
+
+def _try(conn: ServerConnection, sql: str) -> list[tuple[Any, ...]] | None:
+    try:
+        return conn.fetchall(sql)
+    except (QueryFailed, QueryTimeout):
+        return None

@@ -1,9 +1,13 @@
-"""The catalogue of datasources: the three demos plus user files registered inside the data directory.
+"""The catalogue of datasources: the three demos, user files inside the data directory, database servers.
 
 The registry owns every open connection and caches introspection per ``(id, fingerprint)``: a file that
-changes on disk gets a new fingerprint, so stale schemas and value indexes are never served. Its methods
-are synchronous and may block (first use builds a demo, introspection scans tables): call them through
-``asyncio.to_thread`` from async code. They are thread-safe.
+changes on disk gets a new fingerprint, so stale schemas and value indexes are never served. A database
+server (PostgreSQL, MySQL/MariaDB) has no file to watch: its fingerprint is its connection identity plus a
+refresh generation, so :meth:`Registry.refresh` (API ``POST /api/datasources/{id}/refresh``) re-introspects
+it and invalidates everything cached for it. Server passwords live in the
+:class:`~datasources.secrets.SecretStore`, never in ``datasources.json``. Methods are synchronous and may
+block (first use builds a demo, introspection scans tables): call them through ``asyncio.to_thread`` from
+async code. They are thread-safe.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from datasources.errors import ConnectionFailed, DatasourceNotFound, InvalidData
 from datasources.introspect import introspect
 from datasources.sandbox import SPILL_DIR, SandboxLimits, WorkerPool
 from datasources.schema import Dialect, Schema
+from datasources.secrets import Secret, SecretStore
+from datasources.server import SERVER_TYPES, ServerConnection, ServerSpec
 from datasources.values import ValueIndex
 
-DatasourceType = Literal["duckdb", "sqlite", "postgres", "mysql"]
-"""Connector types; only the file-based ``duckdb`` and ``sqlite`` can be opened today."""
+DatasourceType = Literal["duckdb", "sqlite", "postgresql", "mysql"]
+"""Connector types: database files (``duckdb``, ``sqlite``) and servers (``postgresql``, ``mysql`` incl. MariaDB)."""
 
-_SUPPORTED: tuple[DatasourceType, ...] = ("duckdb", "sqlite")
+_SUPPORTED: tuple[DatasourceType, ...] = ("duckdb", "sqlite", "postgresql", "mysql")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _USER_FILE = "datasources.json"
 
@@ -45,9 +51,9 @@ class DatasourceConfig:
     name: str
     """Display name (English)."""
     type: DatasourceType
-    """Connector type, which is also the SQL dialect."""
-    path: Path
-    """The database file."""
+    """Connector type (the SQL dialect is :attr:`dialect`)."""
+    path: Path = Path()
+    """The database file (database servers have none)."""
     description_en: str = ""
     """What the data is about, in English."""
     description_zh: str = ""
@@ -56,11 +62,18 @@ class DatasourceConfig:
     """True for the built-in demo datasources (which cannot be removed)."""
     name_zh: str = ""
     """Display name in Chinese (falls back to ``name``)."""
+    server: ServerSpec | None = None
+    """Where the database server is, for ``postgresql`` and ``mysql`` datasources."""
 
     @property
     def dialect(self) -> Dialect:
         """The sqlglot dialect of SQL written for this datasource."""
-        return self.type
+        return "postgres" if self.type == "postgresql" else self.type
+
+    @property
+    def is_server(self) -> bool:
+        """True for a database server (PostgreSQL, MySQL/MariaDB) rather than a file."""
+        return self.type in SERVER_TYPES
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form."""
@@ -73,6 +86,7 @@ class DatasourceConfig:
             "description_en": self.description_en,
             "description_zh": self.description_zh,
             "is_demo": self.is_demo,
+            **({"server": self.server.to_dict()} if self.server is not None else {}),
         }
 
     @classmethod
@@ -82,11 +96,12 @@ class DatasourceConfig:
             id=data["id"],
             name=data.get("name", data["id"]),
             name_zh=data.get("name_zh", ""),
-            type=data["type"],
-            path=Path(data["path"]),
+            type="postgresql" if data["type"] == "postgres" else data["type"],
+            path=Path(data.get("path", "")),
             description_en=data.get("description_en", ""),
             description_zh=data.get("description_zh", ""),
             is_demo=bool(data.get("is_demo", False)),
+            server=ServerSpec.from_dict(data["server"]) if data.get("server") else None,
         )
 
 
@@ -118,6 +133,9 @@ class Registry:
         self._retired_pools: list[WorkerPool] = []
         self._schemas: dict[tuple[str, str], Schema] = {}
         self._values: dict[tuple[str, str], ValueIndex] = {}
+        self._generations: dict[str, int] = {}
+        self.secrets = SecretStore(self.data_dir)
+        """Passwords of database-server datasources (``secrets.json``, mode 0600)."""
 
     # ------------------------------------------------------------------------------------------ catalogue
 
@@ -140,12 +158,16 @@ class Registry:
             + "."
         )
 
-    def add(self, config: DatasourceConfig) -> DatasourceConfig:
-        """Register a user database file that lives inside the data directory; returns the stored config.
+    def add(self, config: DatasourceConfig, password: Secret | None = None) -> DatasourceConfig:
+        """Register a user database file inside the data directory, or a database server; returns the stored config.
+
+        A server is connected to once first (with ``password``, which goes to the secret store, never to
+        ``datasources.json``).
 
         Raises:
             InvalidDatasource: bad id, id taken, unsupported type, a path outside the data directory,
-                a missing file, or a file the connector cannot open.
+                a missing file, or a file the connector cannot open; a server config without a server.
+            ConnectionFailed: the database server refused the login or cannot be reached.
         """
         if not _ID_PATTERN.match(config.id):
             raise InvalidDatasource(
@@ -155,10 +177,12 @@ class Registry:
             raise InvalidDatasource(
                 f"Datasources of type {config.type!r} are not supported yet; use one of {', '.join(_SUPPORTED)}."
             )
+        if config.is_server:
+            return self._add_server(config, password)
         path = self._checked_path(config.path)
         stored = replace(config, path=path, is_demo=False, name=config.name or config.id)
         try:
-            open_connection(stored.type, path, limits=replace(self.limits, prestart=False)).close()
+            open_connection(stored.dialect, path, limits=replace(self.limits, prestart=False)).close()
         except ConnectionFailed as exc:
             raise InvalidDatasource(
                 f"{path.name} could not be opened as a {config.type} database: {exc.message}",
@@ -172,6 +196,105 @@ class Registry:
                 )
             self._save_user([*users, stored])
         return stored
+
+    def _add_server(self, config: DatasourceConfig, password: Secret | None) -> DatasourceConfig:
+        stored = self._checked_server(config)
+        if stored.server is not None and stored.server.password_env:
+            password = None
+        self.probe_config(stored, password)
+        with self._lock:
+            users = self._load_user()
+            if config.id in DEMOS or any(u.id == config.id for u in users):
+                raise InvalidDatasource(
+                    f"A datasource called {config.id!r} already exists; choose another id."
+                )
+            if password:
+                self.secrets.put(stored.id, password)
+            else:
+                self.secrets.delete(stored.id)
+            self._save_user([*users, stored])
+        return stored
+
+    def update(self, config: DatasourceConfig, password: Secret | None = None) -> DatasourceConfig:
+        """Edit a database-server datasource; ``password=None`` (or empty) keeps the stored password.
+
+        The new settings are connected to before they are saved; the datasource's pool and caches are
+        dropped, so the next question uses the new connection and a fresh schema.
+
+        Raises:
+            DatasourceNotFound: no such id.
+            InvalidDatasource: a demo or a file datasource, or an invalid server config.
+            ConnectionFailed: the server refused the login or cannot be reached.
+        """
+        current = self.get(config.id)
+        if current.is_demo or not current.is_server:
+            raise InvalidDatasource(
+                f"{config.id!r} is not a database connection; only PostgreSQL/MySQL datasources can be edited."
+            )
+        stored = self._checked_server(config)
+        assert stored.server is not None
+        keep = not password
+        effective = None if stored.server.password_env else (password or self.secrets.get(config.id))
+        self.probe_config(stored, effective)
+        with self._lock:
+            users = self._load_user()
+            if stored.server.password_env:
+                self.secrets.delete(stored.id)
+            elif not keep and password:
+                self.secrets.put(stored.id, password)
+            self._save_user([stored if u.id == stored.id else u for u in users])
+            self._forget(stored.id)
+            self._generations[stored.id] = self._generations.get(stored.id, 0) + 1
+        return stored
+
+    def has_password(self, datasource_id: str) -> bool:
+        """Whether a database-server datasource has a password (stored, or an environment reference)."""
+        config = self.get(datasource_id)
+        if config.server is not None and config.server.password_env:
+            return True
+        return self.secrets.has(datasource_id)
+
+    def probe_config(self, config: DatasourceConfig, password: Secret | None = None) -> tuple[float, str]:
+        """Connect to a server config that need not be saved; returns (latency in ms, server version).
+
+        Raises:
+            ConnectionFailed: the server refused the login or cannot be reached.
+            InvalidDatasource: not a server config.
+        """
+        stored = self._checked_server(config)
+        conn = self._open_server(stored, password, use_store=False)
+        try:
+            latency = conn.test()
+            return latency, conn.server_version()
+        finally:
+            conn.close()
+
+    def probe(self, datasource_id: str) -> tuple[float, str]:
+        """Connect to a registered datasource and run a trivial query; returns (latency in ms, version)."""
+        conn = self.connect(datasource_id)
+        latency = conn.test()
+        if isinstance(conn, ServerConnection):
+            return latency, conn.server_version()
+        if conn.dialect == "duckdb":
+            import duckdb
+
+            return latency, f"DuckDB {duckdb.__version__}"
+        import sqlite3
+
+        return latency, f"SQLite {sqlite3.sqlite_version}"
+
+    def refresh(self, datasource_id: str) -> Schema:
+        """Drop the cached schema and value index of a datasource and introspect it again.
+
+        For a database server the fingerprint changes too (the refresh generation is part of it), so
+        every cache keyed by it, the graph's step cache included, is bypassed.
+        """
+        self.get(datasource_id)
+        with self._lock:
+            self._generations[datasource_id] = self._generations.get(datasource_id, 0) + 1
+            self._schemas = {k: v for k, v in self._schemas.items() if k[0] != datasource_id}
+            self._values = {k: v for k, v in self._values.items() if k[0] != datasource_id}
+        return self.schema(datasource_id)
 
     def remove(self, datasource_id: str) -> None:
         """Unregister a user datasource (the file itself is left alone) and drop its connections and caches.
@@ -187,13 +310,21 @@ class Registry:
             if not any(u.id == datasource_id for u in users):
                 self.get(datasource_id)  # raises DatasourceNotFound with the list of ids
             self._save_user([u for u in users if u.id != datasource_id])
+            self.secrets.delete(datasource_id)
             self._forget(datasource_id)
 
     # ------------------------------------------------------------------------------------------ access
 
     def fingerprint(self, datasource_id: str) -> str:
-        """A short digest of the file's identity, size and mtime: it changes whenever the data may have."""
-        path = self._file(self.get(datasource_id))
+        """A short digest of the file's identity, size and mtime: it changes whenever the data may have.
+
+        A database server's is its connection identity and refresh generation (no round trip).
+        """
+        config = self.get(datasource_id)
+        if config.server is not None:
+            token = f"{config.server.identity()}|{self._generations.get(datasource_id, 0)}"
+            return hashlib.sha256(token.encode()).hexdigest()[:16]
+        path = self._file(config)
         try:
             stat = path.stat()
         except OSError as exc:
@@ -209,10 +340,12 @@ class Registry:
             ConnectionFailed: the file is missing or not a database.
         """
         config = self.get(datasource_id)
+        if config.server is not None:
+            return self._connect_server(config)
         fingerprint = self.fingerprint(datasource_id)
         if not self.enable_caching:
             path = self._file(config)
-            conn = open_connection(config.type, path, pool=self._pool(datasource_id, fingerprint, config.type, path))
+            conn = open_connection(config.dialect, path, pool=self._pool(datasource_id, fingerprint, config.dialect, path))
             with self._lock:
                 self._unpooled.append(conn)
             return conn
@@ -221,7 +354,7 @@ class Registry:
             if pooled is not None and pooled[0] == fingerprint:
                 return pooled[1]
             path = self._file(config)
-            conn = open_connection(config.type, path, pool=self._pool(datasource_id, fingerprint, config.type, path))
+            conn = open_connection(config.dialect, path, pool=self._pool(datasource_id, fingerprint, config.dialect, path))
             if pooled is not None:
                 self._unpooled.append(pooled[1])  # may still run a query: closed with the registry
             self._connections[datasource_id] = (fingerprint, conn)
@@ -313,6 +446,54 @@ class Registry:
             for doc in DEMOS.values()
         ]
 
+    def _connect_server(self, config: DatasourceConfig) -> Connection:
+        """The datasource's pool, shared by every caller while its connection settings are unchanged."""
+        assert config.server is not None
+        key = config.server.identity()
+        with self._lock:
+            pooled = self._connections.get(config.id)
+            if self.enable_caching and pooled is not None and pooled[0] == key:
+                return pooled[1]
+            conn = self._open_server(config)
+            if not self.enable_caching:
+                self._unpooled.append(conn)
+                return conn
+            if pooled is not None:
+                self._unpooled.append(pooled[1])
+            self._connections[config.id] = (key, conn)
+            return conn
+
+    def _open_server(
+        self, config: DatasourceConfig, password: Secret | None = None, *, use_store: bool = True
+    ) -> ServerConnection:
+        spec = config.server
+        assert spec is not None
+        secret = password
+        if secret is None and use_store and not spec.password_env:
+            secret = self.secrets.get(config.id)
+        # the drivers are imported on first use: the embedded default never loads them
+        if spec.type == "postgresql":
+            from datasources.postgres import PostgresConnection
+
+            return PostgresConnection(spec, secret)
+        from datasources.mysql import MySQLConnection
+
+        return MySQLConnection(spec, secret)
+
+    def _checked_server(self, config: DatasourceConfig) -> DatasourceConfig:
+        spec = config.server
+        if spec is None or not config.is_server:
+            raise InvalidDatasource("A database connection needs a server: give a URL, or host and database.")
+        if spec.type != config.type:
+            raise InvalidDatasource(f"The connection is a {spec.type} server, but the datasource type is {config.type}.")
+        if not spec.host or not spec.database:
+            raise InvalidDatasource("A database connection needs a host and a database.")
+        if not 0 < spec.port < 65536:
+            raise InvalidDatasource(f"The port {spec.port} is not valid (1-65535).")
+        if spec.schemas and spec.type != "postgresql":
+            raise InvalidDatasource("Schemas can only be chosen for PostgreSQL; a MySQL database is one schema.")
+        return replace(config, path=Path(), is_demo=False, name=config.name or config.id)
+
     def _file(self, config: DatasourceConfig) -> Path:
         """The file to open: builds a demo on first use; re-checks a user path (it may have become a symlink)."""
         if config.is_demo:
@@ -377,5 +558,5 @@ class Registry:
 
 
 def supported_types() -> tuple[str, ...]:
-    """Every connector type name, including those reserved for later."""
+    """Every connector type name."""
     return get_args(DatasourceType)

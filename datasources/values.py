@@ -114,6 +114,12 @@ _Entry = tuple[str, str, str, bool]
 """(table, column, value, in_list)."""
 
 
+def _quote(name: str, dialect: str) -> str:
+    if dialect == "mysql":
+        return "`" + name.replace("`", "``") + "`"
+    return '"' + name.replace('"', '""') + '"'
+
+
 class ValueIndex:
     """Normalised value → the (table, column, value) entries that store it."""
 
@@ -151,9 +157,12 @@ class ValueIndex:
                 if column.kind != "text" or (column.distinct_count or 0) > max_distinct:
                     continue
                 in_list = (table.name, column.name) in lists
-                qc = '"' + column.name.replace('"', '""') + '"'
-                qt = '"' + table.name.replace('"', '""') + '"'
-                rows = conn.fetchall(f"SELECT DISTINCT {qc} FROM {qt} WHERE {qc} IS NOT NULL")
+                qc = _quote(column.name, conn.dialect)
+                qt = _quote(table.name, conn.dialect)
+                # bounded: a distinct count that was only estimated must not pull in a whole big column
+                rows = conn.fetchall(f"SELECT DISTINCT {qc} FROM {qt} WHERE {qc} IS NOT NULL LIMIT {max_distinct + 1}")
+                if len(rows) > max_distinct:
+                    continue
                 values: Iterable[str] = (str(v) for (v,) in rows)
                 if in_list:
                     values = {item for v in values for item in split_list_value(v)}

@@ -80,11 +80,38 @@ async def _evaluate(
         if reachable:
             dsns = {db: defog.build_postgres(db, pg_dsn) for db in dbs}
             if not quiet:
-                typer.echo("PostgreSQL path (writer on the postgres dialect, SQL run with psycopg) ...", err=True)
-            extra["PostgreSQL (writer only, real server)"] = await defog.run_postgres_eval(examples, registry, writer, dsns)
-            meta["postgres"] = "loaded and evaluated (see the PostgreSQL section)"
+                typer.echo("PostgreSQL path (postgresql datasources through the whole graph) ...", err=True)
+            pg_registry = defog.postgres_registry(settings.data_dir, dsns, max_rows=settings.max_rows,
+                                                  query_timeout_s=settings.query_timeout_s)
+            pg_context = Context(settings=settings, registry=pg_registry, writer=writer, timings=StepTimings())
+            try:
+                extra["PostgreSQL (postgresql datasource, whole graph)"] = await run_cases(
+                    build_graph(settings=settings), pg_context, examples, on_case=progress,
+                    gold_results=registry_gold(pg_registry), gold_dialect="postgres", ordered=defog.defog_ordered,
+                )
+            finally:
+                pg_registry.close()
+            meta["postgres"] = "loaded and evaluated through the product's postgresql datasource (see its section)"
         else:
             meta["postgres"] = f"not reachable at {pg_dsn}: skipped"
+        if postgres is not False and defog.mysql_reachable():
+            databases = {db: defog.build_mysql(db) for db in dbs}
+            if not quiet:
+                typer.echo("MySQL/MariaDB path (mysql datasources through the whole graph) ...", err=True)
+            my_registry = defog.mysql_registry(settings.data_dir, databases, max_rows=settings.max_rows,
+                                               query_timeout_s=settings.query_timeout_s)
+            my_context = Context(settings=settings, registry=my_registry, writer=writer, timings=StepTimings())
+            try:
+                extra["MySQL/MariaDB (mysql datasource, whole graph)"] = await run_cases(
+                    build_graph(settings=settings), my_context, examples, on_case=progress,
+                    gold_results=registry_gold(my_registry, transform=defog.to_mysql), gold_dialect="postgres",
+                    ordered=defog.defog_ordered,
+                )
+            finally:
+                my_registry.close()
+            meta["mysql"] = "loaded into MariaDB/MySQL (types mapped) and evaluated; gold SQL transpiled with sqlglot"
+        else:
+            meta["mysql"] = "not reachable at 127.0.0.1:3306 (or --no-postgres): skipped"
         name = "defog sql-eval"
     else:
         path = DEV if dataset == "dev" else Path(dataset)

@@ -8,9 +8,9 @@ stdin, ALTER TABLE ... ADD CONSTRAINT) and ``<db>.json`` holds the column descri
 * DuckDB: each dump is parsed and loaded into ``<data_dir>/defog/defog_<db>.duckdb`` with the descriptions
   as column comments (so the schema the writers see carries them), and registered as datasource
   ``defog_<db>`` in a registry rooted at ``<data_dir>/defog`` (the user's own datasource list is untouched).
-* PostgreSQL: the dump is loaded as-is into a database ``defog_<db>``. ``datasources/`` has no PostgreSQL
-  connector, so the PostgreSQL path runs the writer directly on the same schema with the ``postgres``
-  dialect and executes predicted and gold SQL with psycopg (read-only transaction, statement timeout).
+* PostgreSQL: the dump is loaded as-is into a database ``defog_<db>`` and registered as a ``postgresql``
+  datasource (:func:`postgres_registry`), so questions run through the whole graph and the product's own
+  PostgreSQL connector, exactly as for a database a user connects; gold SQL runs natively there.
 
 Gold SQL follows defog's conventions (their ``utils/`` ``get_all_minimal_queries``): statements separated by
 ``;`` are alternatives, and the first ``{a, b}`` group of a statement stands for every non-empty subset of
@@ -392,13 +392,6 @@ def run_postgres(dsn: str, sql: str, *, timeout_s: float = 30.0, max_rows: int =
     return columns, rows
 
 
-def pg_schema(schema: Any) -> Any:
-    """The same schema in the ``postgres`` dialect (the writer then writes PostgreSQL SQL)."""
-    from dataclasses import replace
-
-    return replace(schema, dialect="postgres")
-
-
 _ORDER_WORDS = re.compile(r"\b(order|sort|arrange)\b", re.I)
 
 
@@ -418,66 +411,36 @@ def defog_ordered(example: Example, sql: str, dialect: str) -> bool:
         return "order by" in sql.lower()
 
 
-async def run_postgres_eval(
-    examples: Sequence[Example], registry: Any, writer: Any, dsns: dict[str, str], *, max_rows: int = 100_000
-) -> list[Any]:
-    """The writer on each question with the schema in the ``postgres`` dialect, run on the real server.
+def postgres_registry(data_dir: Path, dsns: dict[str, str], **registry_kwargs: Any) -> Any:
+    """A registry rooted at ``<data_dir>/defog-postgres`` whose datasources ``defog_<db>`` are PostgreSQL ones.
 
-    Predicted and gold SQL both run through psycopg in read-only transactions (no graph: ``datasources/``
-    has no PostgreSQL connector). Returns :class:`evals.runner.CaseResult` objects (``generate_sql`` time only).
+    This is the product's own path: the same ``postgresql`` datasource type a user adds from the UI or the
+    API (pooled read-only connections, catalogue introspection with the descriptions as column comments).
     """
-    import asyncio
-    import time
+    from psycopg.conninfo import conninfo_to_dict
 
-    from evals.accuracy import compare_results
-    from evals.runner import CaseResult
-    from llm.base import SQLRequest, WriterError
+    from datasources.registry import DatasourceConfig, Registry
+    from datasources.server import ServerSpec
 
-    gold_cache: dict[str, Any] = {}
-    out = []
-    for ex in examples:
-        case = CaseResult(ex.id, ex.datasource, ex.question, ex.locale, list(ex.tags))
-        dsn = dsns[db_of(ex)]
-        schema = pg_schema(await asyncio.to_thread(registry.schema, ex.datasource))
-        values = await asyncio.to_thread(registry.values, ex.datasource)
-        started = time.perf_counter()
-        try:
-            draft = await writer.write_sql(SQLRequest(ex.question, schema, "en", values=values), lambda _chunk: None)
-        except WriterError as exc:
-            case.error = f"writer: {exc}"
-            out.append(case)
-            continue
-        except Exception as exc:  # a writer bug fails this question, not the whole evaluation
-            case.error = f"writer crashed: {type(exc).__name__}: {exc}"
-            out.append(case)
-            continue
-        finally:
-            case.step_ms["generate_sql"] = int((time.perf_counter() - started) * 1000)
-        case.predicted_sql = draft.sql
-        case.model_calls = draft.model_calls
-        try:
-            pred_cols, pred_rows = await asyncio.to_thread(run_postgres, dsn, draft.sql, max_rows=max_rows)
-        except Exception as exc:
-            case.error = f"execution failed: {str(exc).strip()[:300]}"
-            out.append(case)
-            continue
-        case.valid_sql = True
-        for gold in ex.gold_sql:
-            if gold not in gold_cache:
-                try:
-                    gold_cache[gold] = await asyncio.to_thread(run_postgres, dsn, gold, max_rows=max_rows)
-                except Exception as exc:
-                    gold_cache[gold] = exc
-            result = gold_cache[gold]
-            if isinstance(result, Exception):
-                continue
-            if compare_results(result[0], result[1], pred_cols, pred_rows, defog_ordered(ex, gold, "postgres")):
-                case.correct = True
-                break
-        if not case.correct:
-            case.error = f"wrong result ({len(pred_rows)} rows × {len(pred_cols)} columns)"
-        out.append(case)
-    return out
+    registry = Registry(Path(data_dir) / "defog-postgres", **registry_kwargs)
+    known = {c.id for c in registry.list()}
+    for db, dsn in dsns.items():
+        info = conninfo_to_dict(dsn)
+        spec = ServerSpec(
+            type="postgresql",
+            host=str(info.get("host") or "127.0.0.1"),
+            port=int(info.get("port") or 5432),
+            database=str(info["dbname"]),
+            user=str(info.get("user") or "postgres"),
+        )
+        if f"defog_{db}" not in known:
+            registry.add(
+                DatasourceConfig(
+                    id=f"defog_{db}", name=f"defog {db}", type="postgresql", server=spec,
+                    description_en=f"defog sql-eval database '{db}' (from the defog-data package)",
+                )
+            )
+    return registry
 
 
 def db_of(example: Example) -> str:
@@ -494,3 +457,102 @@ def split_dbs(value: str | None) -> Sequence[str]:
     if unknown:
         raise ValueError(f"unknown defog database(s) {', '.join(unknown)}; choose from {', '.join(DEFOG_DBS)}")
     return dbs
+
+
+# --------------------------------------------------------------------------------------------- MySQL / MariaDB
+
+MY_HOST, MY_PORT, MY_USER = "127.0.0.1", 3306, "root"
+
+
+def mysql_reachable() -> bool:
+    """Whether a MySQL/MariaDB server answers on 127.0.0.1:3306 as root without a password."""
+    try:
+        import pymysql
+
+        pymysql.connect(host=MY_HOST, port=MY_PORT, user=MY_USER, password="", connect_timeout=2).close()
+        return True
+    except Exception:
+        return False
+
+
+def _my_type(pg_type: str, key: bool) -> str:
+    t = pg_type.lower()
+    if t == "text":
+        return "VARCHAR(191)" if key else "TEXT"  # a TEXT column cannot be a key without a prefix length
+    return {"numeric": "DOUBLE", "double precision": "DOUBLE", "real": "FLOAT", "boolean": "BOOLEAN",
+            "time without time zone": "TIME"}.get(t, pg_type.upper())
+
+
+def _my_value(value: str | None, pg_type: str) -> Any:
+    if value is None:
+        return None
+    if pg_type.lower() == "boolean":
+        return 1 if value in ("t", "true", "1") else 0
+    return value
+
+
+def build_mysql(db: str, *, rebuild: bool = False, name: str | None = None) -> str:
+    """Load one defog dump into MariaDB/MySQL database ``sqlbot_defog_<db>`` (types mapped, comments inline)."""
+    import pymysql
+
+    name = name or f"sqlbot_defog_{db}"
+    admin = pymysql.connect(host=MY_HOST, port=MY_PORT, user=MY_USER, password="", autocommit=True, charset="utf8mb4")
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s", (name,))
+            row = cur.fetchone()
+            if row and row[0] and not rebuild:
+                return name
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            cur.execute(f"USE `{name}`")
+            notes = descriptions(db)
+            for table in parse_dump((package_dir() / db / f"{db}.sql").read_text(encoding="utf-8")).values():
+                cols = []
+                for column, pg_type in table.columns:
+                    note = notes.get((table.name, column), "")
+                    comment = " COMMENT " + _literal(note[:1000]) if note else ""
+                    cols.append(f"`{column}` {_my_type(pg_type, column in table.primary_key)}{comment}")
+                keys = f", PRIMARY KEY ({', '.join(f'`{c}`' for c in table.primary_key)})" if table.primary_key else ""
+                cur.execute(f"CREATE TABLE `{table.name}` ({', '.join(cols)}{keys})")
+                if table.rows:
+                    types = dict(table.columns)
+                    names = ", ".join(f"`{c}`" for c in table.copy_columns)
+                    marks = ", ".join(["%s"] * len(table.copy_columns))
+                    rows = [[_my_value(v, types.get(c, "text")) for v, c in zip(r, table.copy_columns, strict=False)]
+                            for r in table.rows]
+                    cur.executemany(f"INSERT INTO `{table.name}` ({names}) VALUES ({marks})", rows)
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")
+            for (table_name,) in cur.fetchall():
+                cur.execute(f"ANALYZE TABLE `{table_name}`")
+                cur.fetchall()
+    finally:
+        admin.close()
+    return name
+
+
+def mysql_registry(data_dir: Path, databases: dict[str, str], **registry_kwargs: Any) -> Any:
+    """A registry rooted at ``<data_dir>/defog-mysql`` whose datasources ``defog_<db>`` are ``mysql`` ones."""
+    from datasources.registry import DatasourceConfig, Registry
+    from datasources.server import ServerSpec
+
+    registry = Registry(Path(data_dir) / "defog-mysql", **registry_kwargs)
+    known = {c.id for c in registry.list()}
+    for db, database in databases.items():
+        if f"defog_{db}" not in known:
+            registry.add(
+                DatasourceConfig(
+                    id=f"defog_{db}", name=f"defog {db}", type="mysql",
+                    server=ServerSpec(type="mysql", host=MY_HOST, port=MY_PORT, database=database, user=MY_USER),
+                    description_en=f"defog sql-eval database '{db}' (from the defog-data package)",
+                )
+            )
+    return registry
+
+
+def to_mysql(sql: str) -> str:
+    """A PostgreSQL gold statement in MySQL's dialect (unchanged when sqlglot cannot parse it)."""
+    try:
+        return sqlglot.transpile(sql, read="postgres", write="mysql")[0]
+    except sqlglot.errors.SqlglotError:
+        return sql

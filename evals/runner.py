@@ -185,7 +185,7 @@ async def run_case(
         case.valid_sql = True
         case.repair_succeeded = case.repairs > 0
         try:
-            dialect = gold_dialect or context.registry.get(example.datasource).type
+            dialect = gold_dialect or context.registry.get(example.datasource).dialect
             case.correct, case.error = await _judge(example, result, gold_results, dialect, ordered or _ordered)
         except Exception as exc:  # a gold statement that does not run is the dataset's fault: report it
             case.error = f"gold failed: {exc}"

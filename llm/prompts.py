@@ -37,7 +37,7 @@ _DIALECT_NOTES: dict[Dialect, str] = {
     "duckdb": "DuckDB (PostgreSQL-like; date_trunc, strftime, EXTRACT, ILIKE and QUALIFY are available)",
     "sqlite": "SQLite (strftime for dates, no ILIKE, no FULL OUTER JOIN in old versions)",
     "postgres": "PostgreSQL (date_trunc, EXTRACT, ILIKE; double-quote identifiers that need quoting)",
-    "mysql": "MySQL 8 (DATE_FORMAT, YEAR(), backtick identifiers that need quoting)",
+    "mysql": "MySQL 8 / MariaDB (DATE_FORMAT, YEAR(), no FULL OUTER JOIN or ILIKE, backtick identifiers that need quoting)",
 }
 _LANGUAGE: dict[Locale, str] = {"en": "English", "zh": "Simplified Chinese (简体中文)"}
 _SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

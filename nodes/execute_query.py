@@ -82,7 +82,7 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
             on_progress=on_progress,
         )
     except QueryFailed as exc:
-        if exc.kind == "permission":  # the database's own second line refused what the guard let through
+        if exc.kind == "permission":  # the database itself refused (second line, read-only transaction, privilege)
             raise SQLBotError(ErrorCode.INSUFFICIENT_PERMISSIONS, Text(str(exc), str(exc)), detail=sql) from exc
         if exc.kind in ("syntax", "semantic"):
             return _failed(state, runtime, report, SQLFailure(sql=sql, message=str(exc), kind=exc.kind))
@@ -97,7 +97,11 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
     except ResourceLimitExceeded as exc:
         raise SQLBotError(ErrorCode.RESOURCE_LIMIT_EXCEEDED, Text(exc.message, exc.message), detail=sql, suggestion=_LIMIT_HINT[exc.limit]) from exc
     except ConnectionFailed as exc:
-        raise SQLBotError(ErrorCode.DATABASE_CONNECTION_FAILED, detail=str(exc)) from exc
+        raise SQLBotError(
+            ErrorCode.DATABASE_CONNECTION_FAILED,
+            Text(f"The database connection failed: {exc.message}", f"数据库连接失败：{exc.message}"),
+            detail=exc.detail or str(exc),
+        ) from None
     result = QueryResult(
         columns=list(run.columns),
         column_types=list(run.column_types),

@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from datasources.secrets import Secret, env_reference
+from datasources.server import DEFAULT_PORTS, ServerSpec, parse_server_url
 from server.store import Chat, Record
 
 MAX_QUESTION = 2000
@@ -167,6 +169,19 @@ class Deleted(_Out):
     deleted: bool = True
 
 
+class ConnectionOut(_Out):
+    """Where a database-server datasource connects; the password is never included."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    schemas: list[str]
+    has_password: bool = Field(description="A password is stored, or referenced as ${NAME} in the URL.")
+    url: str = Field(description="The connection URL with the password shown as *** (or its ${NAME} reference).")
+    password_env: str | None = Field(None, description="The environment variable holding the password, if any.")
+
+
 class DatasourceOut(_Out):
     """A registered datasource."""
 
@@ -177,6 +192,7 @@ class DatasourceOut(_Out):
     description_en: str
     description_zh: str
     is_demo: bool
+    connection: ConnectionOut | None = Field(None, description="Database servers only: the connection settings.")
 
 
 class DatasourceDetail(DatasourceOut):
@@ -205,13 +221,78 @@ class DatasourceCreate(BaseModel):
         return value
 
 
+class DatabaseCreate(BaseModel):
+    """Register (or test, or edit) a PostgreSQL or MySQL/MariaDB database: a URL or discrete fields.
+
+    Discrete fields override the matching parts of the URL. A password written as ``${NAME}`` is read from
+    that environment variable when connecting; any other password goes to the 0600 secret store.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="1-64 lower-case letters, digits, _ or -.")
+    type: Literal["postgresql", "mysql"]
+    name: str = Field("", max_length=200)
+    description: str = Field("", max_length=2000)
+    url: str | None = Field(None, max_length=2048, description="postgresql://user:password@host:5432/db or mysql://...")
+    host: str | None = Field(None, max_length=255)
+    port: int | None = Field(None, ge=1, le=65535)
+    database: str | None = Field(None, max_length=255)
+    user: str | None = Field(None, max_length=255)
+    password: str | None = Field(None, max_length=1024, description="Empty or missing on an edit: keep the stored one.")
+    schemas: list[str] | None = Field(None, max_length=32, description="PostgreSQL schemas (default: public).")
+
+    @field_validator("schemas")
+    @classmethod
+    def _schema_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [v.strip() for v in value if v.strip()]
+        if any(len(n) > 63 for n in names):
+            raise ValueError("a schema name is at most 63 characters")
+        return names
+
+    def __repr__(self) -> str:  # a traceback or log line that shows the body must not show the password
+        return f"DatabaseCreate(id={self.id!r}, type={self.type!r}, host={self.host!r}, password=***)"
+
+    __str__ = __repr__
+
+    def to_spec(self) -> tuple[ServerSpec, Secret | None]:
+        """The server spec and the typed password (None when none was typed or it is an env reference).
+
+        Raises:
+            InvalidDatasource: the URL is not valid, or neither a URL nor host and database were given.
+        """
+        from datasources.errors import InvalidDatasource
+
+        if self.url:
+            spec, secret = parse_server_url(self.url, self.type)
+        else:
+            if not self.host or not self.database:
+                raise InvalidDatasource("Give a connection URL, or at least host and database.")
+            spec, secret = ServerSpec(self.type, self.host, DEFAULT_PORTS[self.type], self.database, self.user or ""), None
+        env = env_reference(self.password)
+        if self.password and env:
+            spec, secret = ServerSpec(**{**spec.__dict__, "password_env": env}), None
+        elif self.password:
+            spec, secret = ServerSpec(**{**spec.__dict__, "password_env": ""}), Secret(self.password)
+        overrides: dict[str, Any] = {k: v for k, v in (("host", self.host), ("port", self.port), ("database", self.database),
+                                        ("user", self.user)) if v not in (None, "")}
+        if self.schemas is not None:
+            overrides["schemas"] = tuple(self.schemas)
+        return ServerSpec(**{**spec.__dict__, **overrides}), secret
+
+
 class TestResult(_Out):
     """The outcome of a connection test."""
 
     id: str
     ok: bool
     latency_ms: float | None = None
+    server_version: str | None = Field(None, description="e.g. PostgreSQL 15.20, MariaDB 10.11.19, DuckDB 1.4.0.")
     message: str | None = None
+    code: str | None = Field(None, description="DATABASE_CONNECTION_FAILED (or INVALID_DATASOURCE) when not ok.")
+    suggestion: str | None = Field(None, description="What to check when not ok.")
 
 
 class Health(_Out):

@@ -467,8 +467,32 @@ class Builder:
         return outer
 
 
+_BUILT_AS = {"mysql": "postgres"}
+"""Dialects whose statements are built with another dialect's functions, then transpiled by sqlglot."""
+_MYSQL_TRUNC = {"year": "%Y-01-01", "quarter": "%Y-%m-01", "month": "%Y-%m-01", "week": "%Y-%m-%d", "day": "%Y-%m-%d",
+                "hour": "%Y-%m-%d %H:00:00"}
+
+
+def _for_mysql(node: exp.Expression) -> exp.Expression:
+    """Rewrite the few PostgreSQL functions sqlglot has no faithful MySQL spelling for."""
+    if isinstance(node, (exp.DateTrunc, exp.TimestampTrunc)):
+        unit = node.args.get("unit")
+        fmt = _MYSQL_TRUNC.get((unit.name if unit is not None else "month").lower(), "%Y-%m-01")
+        return exp.Anonymous(this="DATE_FORMAT", expressions=[node.this, exp.Literal.string(fmt)])
+    if isinstance(node, exp.Extract) and node.this.name.upper() == "DOW":
+        return exp.Sub(this=exp.Anonymous(this="DAYOFWEEK", expressions=[node.expression]),
+                       expression=exp.Literal.number(1))
+    return node
+
+
 def build_sql(intent: Intent, schema: Schema) -> str:
-    """The statement as pretty SQL text in the schema's dialect."""
-    return (
-        Builder(intent, schema).build().sql(dialect=schema.dialect, pretty=True, copy=False)
-    )  # a fresh tree: no copy
+    """The statement as pretty SQL text in the schema's dialect.
+
+    MySQL statements are built as PostgreSQL ones and transpiled (sqlglot), with date truncation and the
+    day of the week rewritten to ``DATE_FORMAT``/``DAYOFWEEK``.
+    """
+    built_as = _BUILT_AS.get(schema.dialect)
+    tree: exp.Expression = Builder(intent, replace(schema, dialect=built_as) if built_as else schema).build()  # type: ignore[arg-type]
+    if schema.dialect == "mysql":
+        tree = tree.transform(_for_mysql, copy=False)
+    return tree.sql(dialect=schema.dialect, pretty=True, copy=False)  # a fresh tree: no copy

@@ -1,4 +1,7 @@
-"""Datasources: list, inspect (schema with descriptions), register a file or an upload, test, remove."""
+"""Datasources: list, inspect, register (file, upload, database server), test, edit, refresh, remove.
+
+Database passwords never appear in a response (see ``datasources.secrets``).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,20 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from datasources.errors import DatasourceError, DatasourceNotFound, InvalidDatasource
-from datasources.registry import DatasourceConfig
+from datasources.errors import ConnectionFailed, DatasourceError, DatasourceNotFound, InvalidDatasource
+from datasources.registry import DatasourceConfig, Registry
+from datasources.secrets import Secret
 from server.deps import ServicesDep
 from server.errors import ERROR_RESPONSES, ApiError, conflict, not_found
-from server.schemas import DatasourceCreate, DatasourceDetail, DatasourceOut, Deleted, TestResult
+from server.schemas import (
+    ConnectionOut,
+    DatabaseCreate,
+    DatasourceCreate,
+    DatasourceDetail,
+    DatasourceOut,
+    Deleted,
+    TestResult,
+)
 from server.uploads import UploadError, load_upload, upload_dir
 
 router = APIRouter(prefix="/api/datasources", tags=["datasources"])
@@ -41,10 +53,55 @@ _CREATE_BODY = {
 }
 
 
-def _out(config: DatasourceConfig) -> DatasourceOut:
+_SERVER_TYPES = ("postgresql", "mysql")
+_CONNECTION_SUGGESTION = (
+    "Check the host, port, database name, user and password (or the ${NAME} environment variable), and that "
+    "the server is running and accepts connections from this machine; then test again."
+)
+
+
+def _out(config: DatasourceConfig, registry: Registry | None = None) -> DatasourceOut:
+    connection = None
+    if config.server is not None:
+        spec = config.server
+        has_password = bool(spec.password_env) or (registry is not None and registry.secrets.has(config.id))
+        connection = ConnectionOut(host=spec.host, port=spec.port, database=spec.database, user=spec.user,
+                                   schemas=list(spec.search_path if spec.type == "postgresql" else ()),
+                                   has_password=has_password, url=spec.url(has_password=has_password),
+                                   password_env=spec.password_env or None)
     return DatasourceOut(id=config.id, name=config.name, name_zh=config.name_zh or config.name, type=config.type,
                          description_en=config.description_en, description_zh=config.description_zh,
-                         is_demo=config.is_demo)
+                         is_demo=config.is_demo, connection=connection)
+
+
+def _connection_error(exc: DatasourceError, status: int = 422) -> ApiError:
+    """DATABASE_CONNECTION_FAILED with the suggestion and the automatic-retry strategy a run would use."""
+    return ApiError(status, "DATABASE_CONNECTION_FAILED", exc.message,
+                    {"suggestion": _CONNECTION_SUGGESTION, "reason": exc.detail or exc.message,
+                     "retry": {"maxRetries": 2, "backoff": "linear", "baseDelayS": 2.0}})
+
+
+async def _database_body(request: Request, payload: Any | None = None) -> DatabaseCreate:
+    if payload is None:
+        try:
+            payload = await request.json()
+        except ValueError as exc:
+            raise ApiError(400, "INVALID_JSON", "The request body is not valid JSON.") from exc
+    try:
+        return DatabaseCreate.model_validate(payload)
+    except ValidationError as exc:
+        # never echo the input: it may hold the password
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise ApiError(422, "INVALID_REQUEST", f"Invalid database connection: {errors[0]['msg']}.", errors) from None
+
+
+def _database_config(body: DatabaseCreate, datasource_id: str) -> tuple[DatasourceConfig, Secret | None]:
+    try:
+        spec, secret = body.to_spec()
+    except InvalidDatasource as exc:
+        raise ApiError(422, "INVALID_DATASOURCE", exc.message) from None
+    return DatasourceConfig(id=datasource_id, name=body.name or datasource_id, type=body.type, server=spec,
+                            description_en=body.description), secret
 
 
 async def _get(services: ServicesDep, datasource_id: str) -> DatasourceConfig:
@@ -68,7 +125,8 @@ def _inside(data_dir: Path, path: str) -> Path:
 @router.get("", operation_id="list_datasources")
 async def list_datasources(services: ServicesDep) -> list[DatasourceOut]:
     """Every datasource, demos first."""
-    return [_out(c) for c in await asyncio.to_thread(services.registry.list)]
+    registry = services.registry
+    return await asyncio.to_thread(lambda: [_out(c, registry) for c in registry.list()])
 
 
 @router.get("/{datasource_id}", operation_id="get_datasource", responses=ERROR_RESPONSES)
@@ -78,17 +136,72 @@ async def get_datasource(services: ServicesDep, datasource_id: str) -> Datasourc
     try:
         schema = await asyncio.to_thread(services.registry.schema, datasource_id)
     except DatasourceError as exc:
-        raise ApiError(503, "DATABASE_CONNECTION_FAILED", exc.message, exc.detail or None) from exc
-    return DatasourceDetail(**_out(config).model_dump(), schema=schema.to_dict())
+        raise _connection_error(exc, 503) from None
+    out = await asyncio.to_thread(_out, config, services.registry)
+    return DatasourceDetail(**out.model_dump(), schema=schema.to_dict())
+
+
+@router.post("/test", operation_id="test_database_connection", responses=ERROR_RESPONSES)
+async def test_database_connection(services: ServicesDep, request: Request) -> TestResult:
+    """Connect to a PostgreSQL/MySQL database described like a create body, without saving anything."""
+    body = await _database_body(request)
+    config, secret = _database_config(body, body.id or "test")
+    try:
+        latency, version = await asyncio.to_thread(services.registry.probe_config, config, secret)
+    except ConnectionFailed as exc:
+        return TestResult(id=config.id, ok=False, message=exc.message, code="DATABASE_CONNECTION_FAILED",
+                          suggestion=_CONNECTION_SUGGESTION)
+    except InvalidDatasource as exc:
+        return TestResult(id=config.id, ok=False, message=exc.message, code="INVALID_DATASOURCE")
+    return TestResult(id=config.id, ok=True, latency_ms=round(latency, 2), server_version=version)
+
+
+@router.put("/{datasource_id}", operation_id="update_datasource", responses=ERROR_RESPONSES)
+async def update_datasource(services: ServicesDep, datasource_id: str, request: Request) -> DatasourceOut:
+    """Edit a database connection; a missing or empty password keeps the stored one."""
+    current = await _get(services, datasource_id)
+    if current.is_demo:
+        raise conflict("DEMO_DATASOURCE", f"{datasource_id!r} is a demo datasource and cannot be edited.")
+    body = await _database_body(request)
+    if body.id not in (None, datasource_id):
+        raise ApiError(422, "INVALID_REQUEST", "The id in the body must match the datasource being edited.")
+    config, secret = _database_config(body, datasource_id)
+    if not body.name:
+        config = DatasourceConfig(**{**config.__dict__, "name": current.name})
+    try:
+        stored = await asyncio.to_thread(services.registry.update, config, secret)
+    except ConnectionFailed as exc:
+        raise _connection_error(exc) from None
+    except InvalidDatasource as exc:
+        raise ApiError(422, "INVALID_DATASOURCE", exc.message) from None
+    return await asyncio.to_thread(_out, stored, services.registry)
+
+
+@router.post("/{datasource_id}/refresh", operation_id="refresh_datasource", responses=ERROR_RESPONSES)
+async def refresh_datasource(services: ServicesDep, datasource_id: str) -> DatasourceDetail:
+    """Introspect the datasource again (tables, columns, comments, keys, row counts) and return its detail."""
+    config = await _get(services, datasource_id)
+    try:
+        schema = await asyncio.to_thread(services.registry.refresh, datasource_id)
+    except DatasourceError as exc:
+        raise _connection_error(exc, 503) from None
+    out = await asyncio.to_thread(_out, config, services.registry)
+    return DatasourceDetail(**out.model_dump(), schema=schema.to_dict())
 
 
 @router.post("", operation_id="create_datasource", status_code=201, openapi_extra=_CREATE_BODY,
              responses={**ERROR_RESPONSES, 403: ERROR_RESPONSES[409] | {"description": "Path outside the data directory"}})
 async def create_datasource(services: ServicesDep, request: Request) -> DatasourceOut:
-    """Register a DuckDB/SQLite file inside the data directory (JSON), or upload a CSV/Parquet file (multipart)."""
+    """Register a DuckDB/SQLite file or a PostgreSQL/MySQL database (JSON), or upload a CSV/Parquet file (multipart)."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         config = await _from_upload(services, request)
     else:
+        try:
+            payload: Any = await request.json()
+        except ValueError as exc:
+            raise ApiError(400, "INVALID_JSON", "The request body is not valid JSON.") from exc
+        if isinstance(payload, dict) and payload.get("type") in _SERVER_TYPES:
+            return await _create_database(services, request, payload)
         config = await _from_json(services, request)
     try:
         stored = await asyncio.to_thread(services.registry.add, config)
@@ -98,6 +211,21 @@ async def create_datasource(services: ServicesDep, request: Request) -> Datasour
         status = 409 if "already exists" in exc.message else 422
         raise ApiError(status, "INVALID_DATASOURCE", exc.message, exc.detail or None) from exc
     return _out(stored)
+
+
+async def _create_database(services: ServicesDep, request: Request, payload: dict[str, Any]) -> DatasourceOut:
+    body = await _database_body(request, payload)
+    if not body.id:
+        raise ApiError(422, "INVALID_REQUEST", "Give the database connection an id (1-64 lower-case letters, digits, _ or -).")
+    config, secret = _database_config(body, body.id)
+    try:
+        stored = await asyncio.to_thread(services.registry.add, config, secret)
+    except ConnectionFailed as exc:
+        raise _connection_error(exc) from None
+    except InvalidDatasource as exc:
+        status = 409 if "already exists" in exc.message else 422
+        raise ApiError(status, "INVALID_DATASOURCE", exc.message) from None
+    return await asyncio.to_thread(_out, stored, services.registry)
 
 
 async def _from_json(services: ServicesDep, request: Request) -> DatasourceConfig:
@@ -146,10 +274,11 @@ async def test_datasource(services: ServicesDep, datasource_id: str) -> TestResu
     """Connect and run a trivial query; a failure is reported in the body, not as an HTTP error."""
     await _get(services, datasource_id)
     try:
-        latency = await asyncio.to_thread(services.registry.test, datasource_id)
+        latency, version = await asyncio.to_thread(services.registry.probe, datasource_id)
     except DatasourceError as exc:
-        return TestResult(id=datasource_id, ok=False, message=exc.message)
-    return TestResult(id=datasource_id, ok=True, latency_ms=round(latency, 2))
+        return TestResult(id=datasource_id, ok=False, message=exc.message, code="DATABASE_CONNECTION_FAILED",
+                          suggestion=_CONNECTION_SUGGESTION)
+    return TestResult(id=datasource_id, ok=True, latency_ms=round(latency, 2), server_version=version)
 
 
 @router.delete("/{datasource_id}", operation_id="delete_datasource", responses=ERROR_RESPONSES)
@@ -160,6 +289,6 @@ async def delete_datasource(services: ServicesDep, datasource_id: str) -> Delete
         raise conflict("DEMO_DATASOURCE", f"{datasource_id!r} is a demo datasource and cannot be removed.")
     await asyncio.to_thread(services.registry.remove, datasource_id)
     uploads = upload_dir(services.settings.data_dir, datasource_id)
-    if config.path.resolve().is_relative_to(uploads.resolve()):
+    if not config.is_server and config.path.resolve().is_relative_to(uploads.resolve()):
         await asyncio.to_thread(shutil.rmtree, uploads, True)
     return Deleted(id=datasource_id)

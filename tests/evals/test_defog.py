@@ -72,3 +72,32 @@ def test_restaurants_loads_into_postgresql() -> None:
     assert columns == ["n"] and rows[0][0] > 0
     with pytest.raises(Exception, match="read-only"):
         defog.run_postgres(dsn, "DELETE FROM restaurant")
+
+
+def test_restaurants_loads_into_mariadb_and_answers_through_a_mysql_datasource(tmp_path: Path) -> None:
+    import asyncio
+    import secrets
+
+    from tests.support.databases import my_available, require
+
+    require(my_available(), "MariaDB/MySQL is not reachable at 127.0.0.1:3306")
+    name = f"sqlbot_t_{secrets.token_hex(6)}"
+    try:
+        defog.build_mysql("restaurants", name=name)
+        registry = defog.mysql_registry(tmp_path, {"restaurants": name})
+        try:
+            schema = registry.schema("defog_restaurants")
+            assert {t.name for t in schema.tables} == {"restaurant", "location", "geographic"}
+            assert any(c.description_en for t in schema.tables for c in t.columns)  # descriptions as COMMENTs
+            conn = registry.connect("defog_restaurants")
+            gold = defog.to_mysql("SELECT COUNT(*) FROM restaurant WHERE rating > 4")
+            assert asyncio.run(conn.run(gold, max_rows=10, timeout_s=10)).rows[0][0] > 0
+        finally:
+            registry.close()
+    finally:
+        import pymysql
+
+        admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.close()

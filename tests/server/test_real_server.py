@@ -58,7 +58,7 @@ class Server:
                **self.env}
         self.proc = subprocess.Popen([SQLBOT, "serve", "--port", str(self.port), "--log-level", "warning"],
                                      env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120  # a fresh data dir builds the demo databases first
+        deadline = time.monotonic() + 120  # a start-up deadline, not a speed check: demo builds on 2 shared cores
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
             try:
