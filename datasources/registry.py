@@ -22,8 +22,9 @@ from typing import Any, Literal, get_args
 from datasources.connection import Connection, open_connection
 from datasources.demo import demo_path, ensure_demo
 from datasources.demo_metadata import DEMOS
-from datasources.errors import ConnectionFailed, DatasourceNotFound, InvalidDatasource
+from datasources.errors import AppFileRefused, ConnectionFailed, DatasourceNotFound, InvalidDatasource
 from datasources.introspect import introspect
+from datasources.layout import REGISTRY_FILE, app_file_owning
 from datasources.schema import Dialect, Schema
 from datasources.values import ValueIndex
 
@@ -32,7 +33,6 @@ DatasourceType = Literal["duckdb", "sqlite", "postgres", "mysql"]
 
 _SUPPORTED: tuple[DatasourceType, ...] = ("duckdb", "sqlite")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_USER_FILE = "datasources.json"
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,11 @@ class Registry:
         max_rows: int = 1000,
         query_timeout_s: float = 30.0,
         enable_caching: bool = True,
+        app_files: tuple[Path, ...] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.app_files = app_files
+        """App state kept outside the data directory's usual names (a moved checkpoint DB): never a datasource."""
         self.max_rows = max_rows
         """Default row cap callers should pass to :meth:`Connection.run`."""
         self.query_timeout_s = query_timeout_s
@@ -149,7 +152,7 @@ class Registry:
             raise InvalidDatasource(
                 f"Datasources of type {config.type!r} are not supported yet; use one of {', '.join(_SUPPORTED)}."
             )
-        path = self._checked_path(config.path)
+        path = self._checked_path(config.path, config.id)
         stored = replace(config, path=path, is_demo=False, name=config.name or config.id)
         try:
             open_connection(stored.type, path).close()
@@ -292,9 +295,9 @@ class Registry:
         """The file to open: builds a demo on first use; re-checks a user path (it may have become a symlink)."""
         if config.is_demo:
             return ensure_demo(self.data_dir, config.id)
-        return self._checked_path(config.path)
+        return self._checked_path(config.path, config.id)
 
-    def _checked_path(self, path: Path) -> Path:
+    def _checked_path(self, path: Path, datasource_id: str) -> Path:
         root = self.data_dir.resolve()
         candidate = Path(path) if Path(path).is_absolute() else root / path
         try:
@@ -310,10 +313,16 @@ class Registry:
             )
         if not resolved.is_file():
             raise InvalidDatasource(f"{path} is not a file.")
+        owner = app_file_owning(resolved, self.data_dir, datasource_id=datasource_id, extra=self.app_files)
+        if owner is not None:
+            raise AppFileRefused(
+                f"{path} is SQLBot's own state ({owner.what}), not user data, and cannot be a datasource; "
+                "register or upload your own database instead."
+            )
         return resolved
 
     def _user_file(self) -> Path:
-        return self.data_dir / _USER_FILE
+        return self.data_dir / REGISTRY_FILE
 
     def _load_user(self) -> builtins.list[DatasourceConfig]:
         try:

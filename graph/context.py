@@ -59,6 +59,7 @@ def registry_from_settings(settings: Settings) -> Registry:
         max_rows=settings.max_rows,
         query_timeout_s=settings.query_timeout_s,
         enable_caching=settings.enable_step_caching,
+        app_files=(settings.checkpoint_db,) if settings.checkpoint_db else (),
     )
 
 

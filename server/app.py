@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from datasources.layout import CHATS_DB
 from datasources.registry import Registry
 from graph.settings import Settings, get_settings
 from server.deps import Services
@@ -67,7 +68,7 @@ def create_app(
             asyncio.get_running_loop().set_default_executor(executor)
             stack.callback(executor.shutdown, wait=False, cancel_futures=True)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            store = await Store.open(settings.data_dir / "chats.sqlite")
+            store = await Store.open(settings.data_dir / CHATS_DB)
             stack.push_async_callback(store.close)
             if interrupted := await store.mark_interrupted():
                 log.info("%d run(s) were interrupted by the last shutdown; they can be retried", interrupted)
