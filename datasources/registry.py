@@ -15,6 +15,7 @@ import json
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -112,7 +113,11 @@ class Registry:
         self._lock = threading.RLock()
         self._id_locks: dict[str, threading.Lock] = {}
         self._connections: dict[str, tuple[str, Connection]] = {}
-        self._unpooled: list[Connection] = []
+        self._unpooled: list[tuple[float, Connection]] = []
+        """Connections no longer handed out (superseded by a new file version, or unpooled), with when they
+        were retired: closed once no query can still be running on them."""
+        self.retire_after_s = 2 * query_timeout_s + 5
+        """How long a retired connection stays open (a query on it is interrupted at the timeout)."""
         self._schemas: dict[tuple[str, str], Schema] = {}
         self._values: dict[tuple[str, str], ValueIndex] = {}
 
@@ -207,10 +212,11 @@ class Registry:
         """
         config = self.get(datasource_id)
         fingerprint = self.fingerprint(datasource_id)
+        self._close_retired()
         if not self.enable_caching:
             conn = open_connection(config.type, self._file(config))
             with self._lock:
-                self._unpooled.append(conn)
+                self._unpooled.append((time.monotonic(), conn))
             return conn
         with self._lock:
             pooled = self._connections.get(datasource_id)
@@ -218,9 +224,23 @@ class Registry:
                 return pooled[1]
             conn = open_connection(config.type, self._file(config))
             if pooled is not None:
-                self._unpooled.append(pooled[1])  # may still run a query: closed with the registry
+                self._unpooled.append((time.monotonic(), pooled[1]))  # may still run a query: closed later
             self._connections[datasource_id] = (fingerprint, conn)
             return conn
+
+    def _close_retired(self) -> None:
+        """Close retired connections old enough that nothing can still be running on them.
+
+        Without this, a datasource whose file changes often (one written by another program) kept one
+        open connection, and its file descriptors, per version for the life of the process.
+        """
+        cutoff = time.monotonic() - self.retire_after_s
+        with self._lock:
+            old = [c for t, c in self._unpooled if t <= cutoff]
+            self._unpooled = [(t, c) for t, c in self._unpooled if t > cutoff]
+        for conn in old:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def schema(self, datasource_id: str) -> Schema:
         """The introspected schema, cached by (id, fingerprint) while caching is enabled."""
@@ -266,7 +286,7 @@ class Registry:
     def close(self) -> None:
         """Close every connection this registry opened and forget cached schemas."""
         with self._lock:
-            conns = [c for _, c in self._connections.values()] + self._unpooled
+            conns = [c for _, c in self._connections.values()] + [c for _, c in self._unpooled]
             self._connections.clear()
             self._unpooled = []
             self._schemas.clear()
