@@ -34,6 +34,8 @@ EngineFactory = Callable[[Settings, AsyncExitStack], Awaitable[tuple[Engine, Reg
 
 HEARTBEAT_S = 5.0
 EXECUTOR_THREADS = 64
+REPLAY_BUDGET_BYTES = 32 << 20
+"""Frames of finished runs kept for late reconnects (with at most 512 runs)."""
 
 
 async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engine, Registry]:
@@ -55,6 +57,7 @@ def create_app(
     heartbeat_s: float = HEARTBEAT_S,
     executor_threads: int = EXECUTOR_THREADS,
     static_dir: Path = meta.STATIC_DIR,
+    replay_budget_bytes: int = REPLAY_BUDGET_BYTES,
 ) -> FastAPI:
     """Build the app. Nothing is opened until the lifespan starts."""
     settings = settings or get_settings()
@@ -73,7 +76,7 @@ def create_app(
             if interrupted := await store.mark_interrupted():
                 log.info("%d run(s) were interrupted by the last shutdown; they can be retried", interrupted)
             engine, registry = await engine_factory(settings, stack)
-            runs = RunManager(engine, store, grace_s=settings.disconnect_grace_s)
+            runs = RunManager(engine, store, grace_s=settings.disconnect_grace_s, keep_finished_bytes=replay_budget_bytes)
             stack.push_async_callback(runs.shutdown)  # first out: runs end before the store closes
             app.state.services = Services(settings, registry, engine, store, runs, heartbeat_s)
             yield
