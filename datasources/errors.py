@@ -31,6 +31,10 @@ class InvalidDatasource(DatasourceError):
     """A datasource configuration was refused (bad id, path outside the data directory, missing file...)."""
 
 
+class AppFileRefused(InvalidDatasource):
+    """The file is SQLBot's own state (chat store, checkpoints, demo builds, uploads), never a datasource."""
+
+
 class ConnectionFailed(DatasourceError):
     """The database could not be opened."""
 

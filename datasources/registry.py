@@ -19,6 +19,7 @@ import json
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -26,8 +27,9 @@ from typing import Any, Literal, get_args
 from datasources.connection import Connection, open_connection
 from datasources.demo import demo_path, ensure_demo
 from datasources.demo_metadata import DEMOS
-from datasources.errors import ConnectionFailed, DatasourceNotFound, InvalidDatasource
+from datasources.errors import AppFileRefused, ConnectionFailed, DatasourceNotFound, InvalidDatasource
 from datasources.introspect import introspect
+from datasources.layout import REGISTRY_FILE, app_file_owning
 from datasources.sandbox import SPILL_DIR, SandboxLimits, WorkerPool
 from datasources.schema import Dialect, Schema
 from datasources.secrets import Secret, SecretStore
@@ -39,7 +41,6 @@ DatasourceType = Literal["duckdb", "sqlite", "postgresql", "mysql"]
 
 _SUPPORTED: tuple[DatasourceType, ...] = ("duckdb", "sqlite", "postgresql", "mysql")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_USER_FILE = "datasources.json"
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,13 @@ class Registry:
         query_timeout_s: float = 30.0,
         enable_caching: bool = True,
         limits: SandboxLimits | None = None,
+        app_files: tuple[Path, ...] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         self.limits = limits or SandboxLimits(temp_root=self.data_dir / SPILL_DIR)
         """Resource bounds of user queries on every connection this registry opens."""
+        self.app_files = app_files
+        """App state kept outside the data directory's usual names (a moved checkpoint DB): never a datasource."""
         self.max_rows = max_rows
         """Default row cap callers should pass to :meth:`Connection.run`."""
         self.query_timeout_s = query_timeout_s
@@ -128,9 +132,13 @@ class Registry:
         self._lock = threading.RLock()
         self._id_locks: dict[str, threading.Lock] = {}
         self._connections: dict[str, tuple[str, Connection]] = {}
-        self._unpooled: list[Connection] = []
+        self._unpooled: list[tuple[float, Connection]] = []
+        """Connections no longer handed out (superseded by a new file version, or unpooled), with when they
+        were retired: closed once no query can still be running on them."""
+        self.retire_after_s = 2 * query_timeout_s + 5
+        """How long a retired connection stays open (a query on it is interrupted at the timeout)."""
         self._pools: dict[str, tuple[str, WorkerPool]] = {}
-        self._retired_pools: list[WorkerPool] = []
+        self._retired_pools: list[tuple[float, WorkerPool]] = []
         self._schemas: dict[tuple[str, str], Schema] = {}
         self._values: dict[tuple[str, str], ValueIndex] = {}
         self._generations: dict[str, int] = {}
@@ -179,7 +187,7 @@ class Registry:
             )
         if config.is_server:
             return self._add_server(config, password)
-        path = self._checked_path(config.path)
+        path = self._checked_path(config.path, config.id)
         stored = replace(config, path=path, is_demo=False, name=config.name or config.id)
         try:
             open_connection(stored.dialect, path, limits=replace(self.limits, prestart=False)).close()
@@ -343,11 +351,12 @@ class Registry:
         if config.server is not None:
             return self._connect_server(config)
         fingerprint = self.fingerprint(datasource_id)
+        self._close_retired()
         if not self.enable_caching:
             path = self._file(config)
             conn = open_connection(config.dialect, path, pool=self._pool(datasource_id, fingerprint, config.dialect, path))
             with self._lock:
-                self._unpooled.append(conn)
+                self._unpooled.append((time.monotonic(), conn))
             return conn
         with self._lock:
             pooled = self._connections.get(datasource_id)
@@ -356,7 +365,7 @@ class Registry:
             path = self._file(config)
             conn = open_connection(config.dialect, path, pool=self._pool(datasource_id, fingerprint, config.dialect, path))
             if pooled is not None:
-                self._unpooled.append(pooled[1])  # may still run a query: closed with the registry
+                self._unpooled.append((time.monotonic(), pooled[1]))  # may still run a query: closed later
             self._connections[datasource_id] = (fingerprint, conn)
             return conn
 
@@ -368,9 +377,28 @@ class Registry:
                 return current[1]
             pool = WorkerPool(dialect, path, self.limits)
             if current is not None:
-                self._retired_pools.append(current[1])  # may still run a query: closed with the registry
+                self._retired_pools.append((time.monotonic(), current[1]))  # may still run a query: closed later
             self._pools[datasource_id] = (fingerprint, pool)
             return pool
+
+    def _close_retired(self) -> None:
+        """Close retired connections old enough that nothing can still be running on them.
+
+        Without this, a datasource whose file changes often (one written by another program) kept one
+        open connection, and its file descriptors, per version for the life of the process.
+        """
+        cutoff = time.monotonic() - self.retire_after_s
+        with self._lock:
+            old = [c for t, c in self._unpooled if t <= cutoff]
+            self._unpooled = [(t, c) for t, c in self._unpooled if t > cutoff]
+            old_pools = [p for t, p in self._retired_pools if t <= cutoff]
+            self._retired_pools = [(t, p) for t, p in self._retired_pools if t > cutoff]
+        for conn in old:
+            with contextlib.suppress(Exception):
+                conn.close()
+        for pool in old_pools:  # the query workers of a superseded file version
+            with contextlib.suppress(Exception):
+                pool.close()
 
     def schema(self, datasource_id: str) -> Schema:
         """The introspected schema, cached by (id, fingerprint) while caching is enabled."""
@@ -416,8 +444,8 @@ class Registry:
     def close(self) -> None:
         """Close every connection this registry opened and forget cached schemas."""
         with self._lock:
-            conns = [c for _, c in self._connections.values()] + self._unpooled
-            pools = [p for _, p in self._pools.values()] + self._retired_pools
+            conns = [c for _, c in self._connections.values()] + [c for _, c in self._unpooled]
+            pools = [p for _, p in self._pools.values()] + [p for _, p in self._retired_pools]
             self._connections.clear()
             self._unpooled = []
             self._pools.clear()
@@ -456,10 +484,10 @@ class Registry:
                 return pooled[1]
             conn = self._open_server(config)
             if not self.enable_caching:
-                self._unpooled.append(conn)
+                self._unpooled.append((time.monotonic(), conn))
                 return conn
             if pooled is not None:
-                self._unpooled.append(pooled[1])
+                self._unpooled.append((time.monotonic(), pooled[1]))
             self._connections[config.id] = (key, conn)
             return conn
 
@@ -498,9 +526,9 @@ class Registry:
         """The file to open: builds a demo on first use; re-checks a user path (it may have become a symlink)."""
         if config.is_demo:
             return ensure_demo(self.data_dir, config.id)
-        return self._checked_path(config.path)
+        return self._checked_path(config.path, config.id)
 
-    def _checked_path(self, path: Path) -> Path:
+    def _checked_path(self, path: Path, datasource_id: str) -> Path:
         root = self.data_dir.resolve()
         candidate = Path(path) if Path(path).is_absolute() else root / path
         try:
@@ -516,10 +544,16 @@ class Registry:
             )
         if not resolved.is_file():
             raise InvalidDatasource(f"{path} is not a file.")
+        owner = app_file_owning(resolved, self.data_dir, datasource_id=datasource_id, extra=self.app_files)
+        if owner is not None:
+            raise AppFileRefused(
+                f"{path} is SQLBot's own state ({owner.what}), not user data, and cannot be a datasource; "
+                "register or upload your own database instead."
+            )
         return resolved
 
     def _user_file(self) -> Path:
-        return self.data_dir / _USER_FILE
+        return self.data_dir / REGISTRY_FILE
 
     def _load_user(self) -> builtins.list[DatasourceConfig]:
         try:

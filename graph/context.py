@@ -71,6 +71,7 @@ def registry_from_settings(settings: Settings) -> Registry:
             max_cell_chars=settings.max_cell_chars,
             kill_grace_s=settings.query_kill_grace_s,
         ),
+        app_files=(settings.checkpoint_db,) if settings.checkpoint_db else (),
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from datasources.layout import CHATS_DB
 from datasources.registry import Registry
 from graph.settings import Settings, get_settings
 from server.deps import Services
@@ -33,6 +34,8 @@ EngineFactory = Callable[[Settings, AsyncExitStack], Awaitable[tuple[Engine, Reg
 
 HEARTBEAT_S = 5.0
 EXECUTOR_THREADS = 64
+REPLAY_BUDGET_BYTES = 32 << 20
+"""Frames of finished runs kept for late reconnects (with at most 512 runs)."""
 
 
 async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engine, Registry]:
@@ -54,6 +57,7 @@ def create_app(
     heartbeat_s: float = HEARTBEAT_S,
     executor_threads: int = EXECUTOR_THREADS,
     static_dir: Path = meta.STATIC_DIR,
+    replay_budget_bytes: int = REPLAY_BUDGET_BYTES,
 ) -> FastAPI:
     """Build the app. Nothing is opened until the lifespan starts."""
     settings = settings or get_settings()
@@ -67,12 +71,12 @@ def create_app(
             asyncio.get_running_loop().set_default_executor(executor)
             stack.callback(executor.shutdown, wait=False, cancel_futures=True)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            store = await Store.open(settings.data_dir / "chats.sqlite")
+            store = await Store.open(settings.data_dir / CHATS_DB)
             stack.push_async_callback(store.close)
             if interrupted := await store.mark_interrupted():
                 log.info("%d run(s) were interrupted by the last shutdown; they can be retried", interrupted)
             engine, registry = await engine_factory(settings, stack)
-            runs = RunManager(engine, store, grace_s=settings.disconnect_grace_s)
+            runs = RunManager(engine, store, grace_s=settings.disconnect_grace_s, keep_finished_bytes=replay_budget_bytes)
             stack.push_async_callback(runs.shutdown)  # first out: runs end before the store closes
             app.state.services = Services(settings, registry, engine, store, runs, heartbeat_s)
             yield

@@ -9,6 +9,7 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from datasources.layout import CHECKPOINTS_DB
 from datasources.registry import Registry
 from graph.builder import build_graph
 from graph.context import Context, warm_up
@@ -63,7 +64,7 @@ async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engin
     """The real engine: the compiled graph with an AsyncSqliteSaver checkpointer in the data directory."""
     context = Context.from_settings(settings)
     stack.callback(context.registry.close)
-    path = settings.checkpoint_db or settings.data_dir / "checkpoints.sqlite"
+    path = settings.checkpoint_db or settings.data_dir / CHECKPOINTS_DB
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpointer = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
     graph = build_graph(settings=settings, checkpointer=checkpointer)

@@ -52,7 +52,9 @@ class LoggedEvent:
 
     seq: int
     type: str
-    event: Event
+    event: Event | None
+    """The event itself, for live listeners (the legacy adapter, the record); None once a finished run's
+    log is compacted: a replay needs only the frame, and the models weigh more than the bytes."""
     sse: bytes
     """The complete SSE frame: ``id:`` sequence, ``event:`` type, ``data:`` JSON."""
 
@@ -74,6 +76,8 @@ class Run:
         self.log: list[LoggedEvent] = []
         self.done = False
         self.listeners = 0
+        self.attached = False
+        """Whether a listener has ever followed the run."""
         self.cancel_reason: Literal["request", "disconnect", "shutdown"] | None = None
         self.started = time.monotonic()
         self.task: asyncio.Task[None] | None = None
@@ -81,6 +85,18 @@ class Run:
         self.timer: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._finished = asyncio.Event()
+
+    @property
+    def log_bytes(self) -> int:
+        """What the log's frames weigh (the replay cache is bounded by it)."""
+        return sum(len(item.sse) for item in self.log)
+
+    def compact(self) -> None:
+        """Keep only the frames (and the terminal event) of a finished run nobody is following."""
+        # Not before a first listener came and went: a legacy response may still be about to start on it.
+        if self.done and self.listeners == 0 and self.attached and self.log and self.log[0].event is not None:
+            *rest, last = self.log
+            self.log = [LoggedEvent(i.seq, i.type, None, i.sse) for i in rest] + [last]
 
     @property
     def terminal(self) -> LoggedEvent | None:
@@ -143,11 +159,18 @@ class Run:
 class RunManager:
     """Starts runs, keeps their logs, attaches listeners and enforces the disconnect grace period."""
 
-    def __init__(self, engine: Engine, store: Store, *, grace_s: float, keep_finished: int = 512) -> None:
+    def __init__(
+        self, engine: Engine, store: Store, *, grace_s: float, keep_finished: int = 512,
+        keep_finished_bytes: int = 32 << 20,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.grace_s = grace_s
         self.keep_finished = keep_finished
+        """How many finished runs keep their log for late reconnects..."""
+        self.keep_finished_bytes = keep_finished_bytes
+        """...and how many bytes of frames they may hold together (a result-heavy run weighs far more)."""
+        self._finished_bytes = 0
         self._active: dict[str, Run] = {}
         self._by_chat: dict[str, Run] = {}
         self._finished: OrderedDict[str, Run] = OrderedDict()
@@ -235,7 +258,8 @@ class RunManager:
         record.attempts += 1
         record.checkpoint_before = head.checkpoint_id
         stream = self.engine.start(chat_id=record.chat_id, run_id=record.id, inputs=None, locale=record.locale)
-        self._finished.pop(record.id, None)
+        if (previous := self._finished.pop(record.id, None)) is not None:
+            self._finished_bytes -= previous.log_bytes
         run = self._launch(record, stream)
         run.initial_save = self._save_soon(record)
         return run
@@ -335,16 +359,22 @@ class RunManager:
             del self._active[run.id]
         if self._by_chat.get(run.chat_id) is run:
             del self._by_chat[run.chat_id]
+        run.compact()
         self._finished[run.id] = run
         self._finished.move_to_end(run.id)
-        while len(self._finished) > self.keep_finished:
-            self._finished.popitem(last=False)
+        self._finished_bytes += run.log_bytes
+        while len(self._finished) > 1 and (
+            len(self._finished) > self.keep_finished or self._finished_bytes > self.keep_finished_bytes
+        ):
+            _, evicted = self._finished.popitem(last=False)
+            self._finished_bytes -= evicted.log_bytes
 
     # listeners and cancellation
 
     def attach(self, run: Run) -> None:
         """A listener (an SSE response) starts following ``run``."""
         run.listeners += 1
+        run.attached = True
         if run.timer is not None:
             run.timer.cancel()
             run.timer = None
@@ -352,7 +382,9 @@ class RunManager:
     def detach(self, run: Run) -> None:
         """A listener left; the last one leaving starts the grace period."""
         run.listeners -= 1
-        if run.listeners == 0 and not run.done:
+        if run.done:
+            run.compact()
+        elif run.listeners == 0:
             if self.grace_s == 0:
                 self._spawn_cancel(run, "disconnect")
             else:
@@ -397,7 +429,7 @@ class RunManager:
     def forget_chat(self, chat_id: str) -> None:
         """Drop finished runs of a deleted chat from the replay cache."""
         for run_id in [r.id for r in self._finished.values() if r.chat_id == chat_id]:
-            del self._finished[run_id]
+            self._finished_bytes -= self._finished.pop(run_id).log_bytes
 
 
 @contextlib.asynccontextmanager

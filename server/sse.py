@@ -56,6 +56,8 @@ def legacy_stream(runs: RunManager, run: Run, *, title: str | None, heartbeat_s:
                 if item is None:
                     yield HEARTBEAT
                     continue
+                # A run is compacted only once every listener has left, so a legacy listener sees events.
+                assert item.event is not None
                 for frame in adapter.frames(item.event):
                     yield encode(frame)
         finally:

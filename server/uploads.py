@@ -13,6 +13,8 @@ from typing import BinaryIO
 
 import duckdb
 
+from datasources.layout import upload_area
+
 UPLOAD_SUFFIXES = {".csv": "read_csv_auto", ".tsv": "read_csv_auto", ".parquet": "read_parquet"}
 
 
@@ -30,7 +32,7 @@ def table_name(filename: str) -> str:
 
 def upload_dir(data_dir: Path, datasource_id: str) -> Path:
     """Where an uploaded datasource's files live."""
-    return data_dir / "uploads" / datasource_id
+    return upload_area(data_dir, datasource_id)
 
 
 def load_upload(

@@ -92,7 +92,7 @@ async def stream_run(
     if terminal is not None and start >= terminal.seq:
         raise conflict("RUN_FINISHED", f"The run has finished; its last event is {terminal.seq}, nothing comes after it.",
                        {"lastSequence": terminal.seq, "status": run.record.status,
-                        "terminal": terminal.event.wire()})
+                        "terminal": terminal.event.wire() if terminal.event else None})
     return enhanced_stream(services.runs, run, after=start, heartbeat_s=services.heartbeat_s)
 
 

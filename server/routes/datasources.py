@@ -14,7 +14,13 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from datasources.errors import ConnectionFailed, DatasourceError, DatasourceNotFound, InvalidDatasource
+from datasources.errors import (
+    AppFileRefused,
+    ConnectionFailed,
+    DatasourceError,
+    DatasourceNotFound,
+    InvalidDatasource,
+)
 from datasources.registry import DatasourceConfig, Registry
 from datasources.secrets import Secret
 from server.deps import ServicesDep
@@ -111,6 +117,14 @@ async def _get(services: ServicesDep, datasource_id: str) -> DatasourceConfig:
         raise not_found("datasource", datasource_id) from exc
 
 
+def _refusal(exc: InvalidDatasource) -> ApiError:
+    """The HTTP answer to a registration the registry refused: SQLBot's own files are a 403, like paths outside."""
+    if isinstance(exc, AppFileRefused):
+        return ApiError(403, "APP_FILE_REFUSED", exc.message, exc.detail or None)
+    status = 409 if "already exists" in exc.message else 422
+    return ApiError(status, "INVALID_DATASOURCE", exc.message, exc.detail or None)
+
+
 def _inside(data_dir: Path, path: str) -> Path:
     root = data_dir.resolve()
     candidate = Path(path) if Path(path).is_absolute() else root / path
@@ -190,10 +204,11 @@ async def refresh_datasource(services: ServicesDep, datasource_id: str) -> Datas
 
 
 @router.post("", operation_id="create_datasource", status_code=201, openapi_extra=_CREATE_BODY,
-             responses={**ERROR_RESPONSES, 403: ERROR_RESPONSES[409] | {"description": "Path outside the data directory"}})
+             responses={**ERROR_RESPONSES, 403: ERROR_RESPONSES[409] | {"description": "Path outside the data directory, or SQLBot's own file"}})
 async def create_datasource(services: ServicesDep, request: Request) -> DatasourceOut:
     """Register a DuckDB/SQLite file or a PostgreSQL/MySQL database (JSON), or upload a CSV/Parquet file (multipart)."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+    uploaded = request.headers.get("content-type", "").startswith("multipart/form-data")
+    if uploaded:
         config = await _from_upload(services, request)
     else:
         try:
@@ -206,10 +221,9 @@ async def create_datasource(services: ServicesDep, request: Request) -> Datasour
     try:
         stored = await asyncio.to_thread(services.registry.add, config)
     except InvalidDatasource as exc:
-        if config.path.is_relative_to(upload_dir(services.settings.data_dir, config.id)):
+        if uploaded:  # only the files this request wrote: a JSON registration must never delete an upload's
             shutil.rmtree(upload_dir(services.settings.data_dir, config.id), ignore_errors=True)
-        status = 409 if "already exists" in exc.message else 422
-        raise ApiError(status, "INVALID_DATASOURCE", exc.message, exc.detail or None) from exc
+        raise _refusal(exc) from exc
     return _out(stored)
 
 
