@@ -445,6 +445,7 @@ async def run_postgres_eval(
             draft = await writer.write_sql(SQLRequest(ex.question, schema, "en", values=values), lambda _chunk: None)
         except WriterError as exc:
             case.error = f"writer: {exc}"
+            case.answered = exc.kind not in ("not_understood", "invalid_question")
             out.append(case)
             continue
         except Exception as exc:  # a writer bug fails this question, not the whole evaluation
