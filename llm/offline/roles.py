@@ -7,7 +7,7 @@ from llm.offline import lexicon
 from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
 from llm.offline.linking import Element, Mention
 from llm.offline.parse import _CLASSIFIERS, Cue, Parser, describe_agg
-from llm.offline.text import name_lemmas, stem
+from llm.offline.text import Token, name_lemmas, stem
 
 _ZH_CALENDAR = {"月": "month", "月份": "month", "年": "year", "年份": "year", "天": "day", "日": "day"}
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
@@ -126,6 +126,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             and not p.gap_words(m.end, p.mentions[nxt].start)
         ):
             used.add(nxt)  # "从JFK出发", "departing JFK": a direction word, not a column
+            intent.spans.append((p.mentions[nxt].start, p.mentions[nxt].end))
         for j, other in enumerate(
             p.mentions
         ):  # "Furniture category", "region West": the column word is part of the value
@@ -318,6 +319,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         negated = p.near_before(tok.start, ("not",), window=1) is not None
         f = Filter(null_col, "is not null" if negated else "is null")
         conds.append(f)
+        intent.spans.append((tok.start, tok.end))
         used.update(i for i, m in enumerate(p.mentions) if m.start <= tok.start < m.end)
         intent.trace.append(f"'{tok.text}' → {f.describe()}")
 
@@ -377,6 +379,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             # "orders with no discount", 没有折扣的: nothing of it (at most zero when it can go negative)
             signed = "negative" in p.col(el).description_en.lower() or "负" in p.col(el).description_zh
             conds.append(Filter(el, "<=" if signed else "=", 0))
+            intent.spans.extend((t.start, t.end) for t in _absence_words(p, m))
             intent.trace.append(f"'{m.text}' → {conds[-1].describe()}")
             continue
         if el.column is not None and agg_cue is None and _presence(p, m) and p.is_numeric(el):
@@ -715,7 +718,14 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         and not intent.filters
     ):
         raise WriterError("I could not understand the question.", kind="not_understood")
+    intent.spans.extend((p.mentions[i].start, p.mentions[i].end) for i in used)
     return intent
+
+
+def _absence_words(p: Parser, m: Mention) -> list[Token]:
+    """The "no" / "without a" / 没有 in front of a mention read as an absence."""
+    before = [t for t in p.tokens if t.end <= m.start][-2:]
+    return [t for t in before if t.text in ("no", "zero", "without", "a", "an", "any", "没有", "无", "没", "未", "不")]
 
 
 def _compare_groups(intent: Intent, value_filters: list[tuple[int, Filter]]) -> None:
