@@ -30,7 +30,7 @@ FUNCTION_WORDS_EN: frozenset[str] = frozenset(
     sell sells sold selling buy buys bought buying make makes made making produce produces produced
     run runs ran running operate operates operated operating serve serves served serving place placed
     come comes came coming go goes went going leave leaves left leaving take takes took taken
-    fly flies flew flown flying depart departs departed happen happened occur occurred generate generates
+    fly flies flew flown flying depart departs departed off happen happened occur occurred generate generates
     generated record recorded register registered exist exists existed appear appears appeared
     counts counted overall total grand altogether combined single individual use uses used using
     figure figures numbers
@@ -182,10 +182,14 @@ def account(
         # A mention linked to something the intent does not use is a dropped constraint, unless it is the
         # main table's rows under another name.
         unplaced.append(question[tok.start : tok.end])
+    aggs = {m.agg for m in intent.measures} | {hm.agg for hm, _ in intent.having}
+    for c in cues:
+        if c.kind in ("median", "quantile") and c.kind not in aggs:
+            unplaced.append(c.text)  # a median that became something else is not the question asked
     numbers = _intent_numbers(intent)
     inside_values = [(m.start, m.end) for m in mentions if m.values and (m.start, m.end) in realized]
     for c in cues:
-        if c.kind not in _NUMBER_CUES or c.value is None or any(a <= c.start < b for a, b in inside_values):
+        if c.kind not in _NUMBER_CUES or not isinstance(c.value, int | float) or any(a <= c.start < b for a, b in inside_values):
             continue  # "PG-13": a number inside a value is the value
         if not _number_used(float(c.value), numbers):
             unplaced.append(c.text)  # "which 3 airlines" answered with one row: the 3 was dropped

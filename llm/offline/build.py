@@ -244,6 +244,11 @@ class Builder:
                 this=exp.Mul(this=exp.Literal.number("100.0"), expression=inner), expression=total
             ), f"pct_{name or 'count'}"
         assert col is not None
+        if m.agg == "median":
+            return exp.Median(this=col), f"median_{name}"
+        if m.agg == "quantile":
+            fraction = exp.Literal.number(f"{m.fraction:g}")
+            return exp.PercentileCont(this=col, expression=fraction), f"p{m.fraction * 100:g}_{name}".replace(".", "_")
         func = cast(
             type[exp.Expression], {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[m.agg]
         )

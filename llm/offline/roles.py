@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from llm.base import WriterError
 from llm.offline import lexicon
 from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
@@ -11,7 +13,7 @@ from llm.offline.text import Token, name_lemmas, stem
 
 _ZH_CALENDAR = {"月": "month", "月份": "month", "年": "year", "年份": "year", "天": "day", "日": "day"}
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
-_AGG_CUES = ("avg", "sum", "max", "min")
+_AGG_CUES = ("avg", "sum", "max", "min", "median", "quantile")
 _GROUP_CUES = ("by", "which", "top", "bottom", "bucket")
 
 
@@ -161,6 +163,17 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             _date_verb_before(
                 p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start, used
             )
+            continue
+        if c.kind == "holiday":
+            month, day = c.value
+            found_m, found_d = _time_column(p, "month"), _time_column(p, "day")
+            if found_m is None or found_d is None:
+                raise WriterError(f"'{c.text}': this datasource has no date to filter on.", kind="not_understood")
+            for (hel, hpart), v in ((found_m, month), (found_d, day)):
+                intent.filters.append(Filter(hel, "=", v, part=hpart))
+            intent.trace.append(f"'{c.text}' → month {month}, day {day}")
+            used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+            _date_verb_before(p, c.start, used)
             continue
         if c.kind not in ("year", "month", "day"):
             continue
@@ -338,6 +351,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             # "most profitable", "least profitable": the adjective names the measure to rank by.
             cond_measures.append((Mention(c.start, c.end, c.text), el, None))
             continue
+        named_agg = p.near_after(c.end, ("avg", "median", "quantile"), window=1) or p.near_before(
+            c.start, ("avg", "median", "quantile"), window=1
+        )
+        if named_agg is not None:
+            # "起飞延误的中位数", "average delay": an aggregate of the adjective's column, not a row condition.
+            cond_measures.append((Mention(c.start, c.end, c.text), el, named_agg))
+            continue
         if any(f.column.table == p.main and lem in name_lemmas(f.column.column or "") for f in conds):
             continue
         conds.append(Filter(el, op, val))
@@ -375,6 +395,14 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if picked is None:
             continue
         el = picked
+        null_test = _null_test(p, m, el) if el.column is not None and agg_cue is None else None
+        if null_test is not None and el.column is not None:
+            # "movies that don't have a Metacritic score", "有票房数据的电影": a missing value is NULL.
+            f, span = Filter(el, null_test[0]), null_test[1]
+            conds.append(f)
+            intent.spans.append(span)
+            intent.trace.append(f"'{p.q[span[0]:span[1]]}' → {f.describe()}")
+            continue
         if el.column is not None and agg_cue is None and _absence(p, m) and p.is_numeric(el):
             # "orders with no discount", 没有折扣的: nothing of it (at most zero when it can go negative)
             signed = "negative" in p.col(el).description_en.lower() or "负" in p.col(el).description_zh
@@ -425,7 +453,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             if via is not None and label is not None:
                 labels[id(m)] = Element(via.ref_table, label.name)
         else:
-            after_agg = p.near_after(m.end, ("sum", "avg"), window=0)
+            after_agg = p.near_after(m.end, ("sum", "avg", "median", "quantile"), window=0)
             measures.append((m, el, agg_cue or after_agg))
 
     measures.extend(cond_measures)
@@ -603,6 +631,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         else:
             agg = _default_agg(el)
         intent.measures.append(Measure(agg, el))
+        if agg == "quantile" and cue is not None:
+            intent.measures[-1].fraction = float(cue.value)
+        if agg in ("median", "quantile") and p.schema.dialect == "sqlite":
+            raise WriterError(
+                f"'{cue.text if cue is not None else agg}': this datasource is SQLite, which has no median or "
+                "percentile function, so I would have to answer with an average instead; I did not.",
+                kind="not_understood",
+                suggestion="Ask for the average, minimum or maximum instead, or load the data into DuckDB.",
+            )
         intent.trace.append(f"'{m.text}' → {agg.upper()}({el.label()})")
 
     for c in scales:
@@ -720,6 +757,39 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         raise WriterError("I could not understand the question.", kind="not_understood")
     intent.spans.extend((p.mentions[i].start, p.mentions[i].end) for i in used)
     return intent
+
+
+_NULL_NEG = re.compile(
+    r"(?:don't|doesn't|didn't|do not|does not|did not|never|missing|lacking|no|without|"
+    r"没有|无|缺少|缺失|没)\s*(?:have|has|had|got|记录|记录了)?\s*(?:a|an|any)?\s*$",
+    re.IGNORECASE,
+)
+_NULL_POS = re.compile(r"(?:have|has|had|with|有)\s*(?:a|an|any)?\s*$", re.IGNORECASE)
+_DATA_WORD = re.compile(
+    r"^\s*(?:data|figures?|numbers?|values?|information|info|on record|recorded|listed|数据|记录|信息|数字)", re.IGNORECASE
+)
+_STRONG_NEG = re.compile(r"(?:n't|not|never|missing|lacking|没有|缺少|缺失)", re.IGNORECASE)
+
+
+def _null_test(p: Parser, m: Mention, el: Element) -> tuple[str, tuple[int, int]] | None:
+    """IS NULL / IS NOT NULL for "don't have a score", "no year on record", "has box office figures", 有票房数据.
+
+    "no discount" on a numeric column stays "= 0" (see :func:`_absence`): a bare "no"/"without" means NULL only
+    with a data word after the column ("no year on record") or on a column that is not a number.
+    """
+    before = p.q[max(0, m.start - 24) : m.start]
+    after = p.q[m.end : m.end + 14]
+    data_after = _DATA_WORD.match(after)
+    end = m.end + (data_after.end() if data_after else 0)
+    neg = _NULL_NEG.search(before)
+    if neg is not None:
+        strong = _STRONG_NEG.search(neg.group(0)) is not None
+        if strong or data_after or not p.is_numeric(el):
+            return "is null", (m.start - len(before) + neg.start(), end)
+    pos = _NULL_POS.search(before)
+    if pos is not None and data_after:
+        return "is not null", (m.start - len(before) + pos.start(), end)
+    return None
 
 
 def _absence_words(p: Parser, m: Mention) -> list[Token]:

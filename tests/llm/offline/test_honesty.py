@@ -76,3 +76,30 @@ async def test_the_interpretation_is_in_the_final_output_and_the_refusal_names_t
     error = refused[-1]["error"]
     assert refused[-1]["type"] == "stream_error" and error["code"] == "SQL_GENERATION_FAILED"
     assert "zeppelins" in error["message"] and "flights has:" in error["suggestion"]
+
+
+@pytest.mark.parametrize(
+    ("ds", "question", "gold"),
+    [
+        ("flights", "What was the median arrival delay for United?", "SELECT MEDIAN(arr_delay) FROM flights WHERE carrier = 'UA'"),
+        ("flights", "起飞延误的中位数是多少？", "SELECT MEDIAN(dep_delay) FROM flights"),
+        ("superstore", "销售额的第75百分位数", "SELECT QUANTILE_CONT(sales, 0.75) FROM superstore"),
+        ("flights", "What's the 90th percentile of departure delay?", "SELECT QUANTILE_CONT(dep_delay, 0.9) FROM flights"),
+        ("movies", "How many movies don't have a Metacritic score?", "SELECT COUNT(*) FROM omdb WHERE Metacritic IS NULL"),
+        ("movies", "有票房数据的电影有多少部？", "SELECT COUNT(*) FROM tomatoes WHERE BoxOffice IS NOT NULL"),
+        ("superstore", "average sales for orders with no discount", "SELECT AVG(sales) FROM superstore WHERE discount = 0"),
+        ("flights", "How many flights took off on Independence Day?", "SELECT COUNT(*) FROM flights WHERE month = 7 AND day = 4"),
+        ("flights", "圣诞节当天有多少航班？", "SELECT COUNT(*) FROM flights WHERE month = 12 AND day = 25"),
+    ],
+)
+async def test_order_statistics_missing_values_and_holidays(offline_registry: Any, ds: str, question: str, gold: str) -> None:
+    draft, _ = await write(offline_registry, ds, question, "zh" if not question.isascii() else "en")
+    got = [tuple(r) for r in offline_registry.connect(ds).fetchall(draft.sql)]
+    want = [tuple(r) for r in offline_registry.connect(ds).fetchall(gold)]
+    assert got == want, draft.sql
+
+
+async def test_median_on_sqlite_is_refused_not_averaged(offline_registry: Any) -> None:
+    with pytest.raises(WriterError) as err:
+        await write(offline_registry, "movies", "What's the median runtime?")
+    assert "SQLite" in str(err.value) and "average" in err.value.suggestion
