@@ -12,6 +12,7 @@ from llm.base import Chunk, Emit, ExplainRequest, SQLDraft, SQLRequest, WriterEr
 from llm.offline import lexicon
 from llm.offline.account import account
 from llm.offline.build import build_sql
+from llm.offline.followup import looks_like_follow_up, resolve, standalone
 from llm.offline.linking import link
 from llm.offline.parse import find_cues, parse
 from llm.offline.readback import readback
@@ -134,6 +135,13 @@ class OfflineWriter:
                     kind="not_understood",
                     detail=request.error or "",
                 )
+        carried = ""
+        if request.history and looks_like_follow_up(question):
+            previous = standalone(request.history, schema, request.values)
+            resolved = resolve(previous, question, schema, request.values, request.locale) if previous else None
+            if resolved is None:
+                raise _unresolved_follow_up(question, previous or "", request.locale)
+            question, carried = resolved.question, resolved.carried
         tokens, mentions = link(question, schema, request.values)
         if not mentions:
             raise WriterError(
@@ -145,7 +153,7 @@ class OfflineWriter:
         if unplaced:
             raise _not_placed(unplaced, intent.main, schema, request.locale)
         sql = build_sql(intent, schema)
-        interpretation = readback(intent, request.locale)
+        interpretation = readback(intent, request.locale, carried)
         heading = "理解为：" if request.locale == "zh" else "Understood as: "
         trace = [heading + interpretation, f"main table: {intent.main}", *intent.trace]
         for line in trace:
@@ -216,6 +224,17 @@ def explain_result(
         f"Over {row_count}{more} rows, {measure} ranges from {_fmt(lo[num_idx])} ({lo[label_idx]}) "
         f"to {_fmt(hi[num_idx])} ({hi[label_idx]})."
     )
+
+
+def _unresolved_follow_up(question: str, previous: str, locale: str) -> WriterError:
+    """The refusal for a follow-up that cannot be tied to the previous question."""
+    if locale == "zh":
+        message = f"无法把“{question}”和上一个问题“{previous}”对应起来，所以没有单独作答。"
+        suggestion = "请把完整的问题再说一遍，例如“各地区家具类的总销售额”。"
+    else:
+        message = f"I could not tie '{question}' to the previous question ('{previous}'), so I did not answer it on its own."
+        suggestion = "Ask the whole question again, e.g. 'total sales by region for Furniture'."
+    return WriterError(message, kind="not_understood", suggestion=suggestion)
 
 
 def _not_placed(words: list[str], main: str, schema: Schema, locale: str) -> WriterError:
