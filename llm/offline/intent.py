@@ -39,6 +39,10 @@ class Filter:
     def describe(self) -> str:
         """A short readable form for the reasoning trace."""
         target = self.column.label() if self.part is None else f"{self.part}({self.column.label()})"
+        if isinstance(self.value, float) and self.value.is_integer():
+            return Filter(self.column, self.op, int(self.value), self.value2, self.part).describe()
+        if isinstance(self.value2, float) and self.value2.is_integer():
+            return Filter(self.column, self.op, self.value, int(self.value2), self.part).describe()
         if self.op in ("is null", "is not null"):
             return f"{target} {self.op}"
         if self.op == "between":

@@ -187,6 +187,21 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if cmp_cue is not None and c.kind == "year":
             op = ">=" if cmp_cue.text in ("since", "以来", "起") else _CMP[cmp_cue.kind]
             used_cues.add(id(cmp_cue))
+        if c.kind in ("month", "day"):
+            same = next((f for f in intent.filters if f.column == el and f.part == part and f.op == "="), None)
+            if same is not None and c.kind == "month" and same.value == c.value:
+                continue  # "March 10 and March 20": the month said twice
+            if same is not None and c.kind == "month":
+                raise WriterError(
+                    f"'{c.text}': a date range across months is not something I can write yet.",
+                    kind="not_understood",
+                    suggestion="Ask month by month, or for whole months (e.g. 'from March through May').",
+                )
+            if same is not None:  # "December 20 through 31", 12月20日到31日: a range of days
+                low, high = sorted((same.value, c.value))
+                same.op, same.value, same.value2 = "between", low, high
+                intent.trace.append(f"'{c.text}' → {same.describe()}")
+                continue
         if (
             any(f.column == el and f.part == part and f.op == "=" for f in intent.filters)
             and c.kind == "year"
@@ -360,6 +375,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             continue
         if any(f.column.table == p.main and lem in name_lemmas(f.column.column or "") for f in conds):
             continue
+        total = p.near_after(c.end, ("sum",), window=2) or p.near_before(c.start, ("sum",), window=1)
+        if total is not None:
+            # "states losing money overall", "sub-categories that lost money in total": the group's total.
+            f = Filter(el, op, val)
+            compared.append((f, "sum"))
+            conds.append(f)  # a row condition when nothing is grouped; the group's total otherwise
+            used_cues.add(id(total))
+            intent.trace.append(f"'{c.text} … {total.text}' → SUM({el.label()}) {op} {val}")
+            continue
         conds.append(Filter(el, op, val))
         intent.trace.append(f"'{c.text}' → {conds[-1].describe()}")
 
@@ -505,6 +529,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             "more than 20 films').",
             kind="not_understood",
         )
+    if having and count_cues:
+        # "how many cities have total sales over 10,000", 有多少个城市…: count the groups that pass.
+        for c in count_cues:
+            counted_dims = [d for d in dims if d[0].start >= c.end and len(p.gap_words(c.end, d[0].start)) <= 2]
+            if counted_dims and counted_dims[0][0] is min((d[0] for d in dims), key=lambda m: m.start):
+                intent.count_groups = True
+                intent.trace.append(f"'{c.text} {counted_dims[0][0].text}' → count the groups that pass")
     if having:
         conds = [f for f in conds if all(f is not h for _, h in having)]
         dims = [(m, el, True) for m, el, _ in dims]
@@ -582,7 +613,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             intent.select.append(el)
 
     # "compare JFK and LGA", "horror vs comedies": several values of one column asked side by side are groups.
-    if p.has("compare") and not intent.dims:
+    if (p.has("compare") or _asks_each_value(p)) and not intent.dims:
         _compare_groups(intent, value_filters)
 
     # "the highest-grossing comedy": a superlative and its measure in front of a value noun rank those rows.
@@ -796,6 +827,18 @@ def _absence_words(p: Parser, m: Mention) -> list[Token]:
     """The "no" / "without a" / 没有 in front of a mention read as an absence."""
     before = [t for t in p.tokens if t.end <= m.start][-2:]
     return [t for t in before if t.text in ("no", "zero", "without", "a", "an", "any", "没有", "无", "没", "未", "不")]
+
+
+_EACH_VALUE = re.compile(r"分别|各自|respectively|\bvs\.?\b|\bversus\b|对比|相比", re.IGNORECASE)
+_WHICH_OR = re.compile(
+    r"\bwhich\b.*\bor\b|\b(?:more|fewer|less|higher|lower|better|worse|bigger|smaller)\b.*\bor\b|哪(?:个|家|一个)",
+    re.IGNORECASE,
+)
+
+
+def _asks_each_value(p: Parser) -> bool:
+    """Two named values asked side by side: "A and B respectively", "A vs B", "did more leave from A or B"."""
+    return bool(_EACH_VALUE.search(p.q) or _WHICH_OR.search(p.q))
 
 
 def _compare_groups(intent: Intent, value_filters: list[tuple[int, Filter]]) -> None:

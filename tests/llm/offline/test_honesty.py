@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from evals.accuracy import compare_results
 from graph.builder import build_graph
 from graph.context import Context, StepTimings
 from graph.settings import Settings
@@ -103,3 +104,21 @@ async def test_median_on_sqlite_is_refused_not_averaged(offline_registry: Any) -
     with pytest.raises(WriterError) as err:
         await write(offline_registry, "movies", "What's the median runtime?")
     assert "SQLite" in str(err.value) and "average" in err.value.suggestion
+
+
+@pytest.mark.parametrize(
+    ("ds", "question", "gold"),
+    [
+        ("superstore", "有多少个城市的总销售额超过一万？", "SELECT COUNT(*) FROM (SELECT city FROM superstore GROUP BY city HAVING SUM(sales) > 10000)"),
+        ("superstore", "How many states are losing money overall?", "SELECT COUNT(*) FROM (SELECT state FROM superstore GROUP BY state HAVING SUM(profit) < 0)"),
+        ("flights", "How many flights were there between March 10 and March 20?", "SELECT COUNT(*) FROM flights WHERE month = 3 AND day BETWEEN 10 AND 20"),
+        ("flights", "12月20日到31日之间一共有多少航班？", "SELECT COUNT(*) FROM flights WHERE month = 12 AND day BETWEEN 20 AND 31"),
+        ("superstore", "Consumer和Corporate两个细分市场的平均折扣分别是多少？", "SELECT segment, AVG(discount) FROM superstore WHERE segment IN ('Consumer','Corporate') GROUP BY segment ORDER BY segment"),
+        ("flights", "how many flights left from JFK or LGA in May", "SELECT COUNT(*) FROM flights WHERE month = 5 AND origin IN ('JFK','LGA')"),
+    ],
+)
+async def test_groups_counted_day_ranges_and_named_values_compared(offline_registry: Any, ds: str, question: str, gold: str) -> None:
+    draft, _ = await write(offline_registry, ds, question, "zh" if not question.isascii() else "en")
+    got = [tuple(r) for r in offline_registry.connect(ds).fetchall(draft.sql)]
+    want = [tuple(r) for r in offline_registry.connect(ds).fetchall(gold)]
+    assert compare_results([], want, [], got, ordered=False), draft.sql
