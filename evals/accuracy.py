@@ -53,11 +53,17 @@ class Outcome:
     predicted_sql: str | None = None
     error: str = ""
     write_ms: float = 0.0
+    answered: bool = True
+    """The writer produced SQL (a refusal is not an answer; SQL that fails to run is a wrong answer)."""
 
 
 @dataclass
 class Report:
-    """Accuracy overall and by datasource, language and shape, plus the failures."""
+    """Accuracy and precision overall and by datasource, language and shape, plus the failures.
+
+    Accuracy is right / all; precision is right / answered, where a refusal is not an answer: a writer that
+    says "I don't know" loses accuracy but not precision, one that answers wrongly loses both.
+    """
 
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -66,15 +72,30 @@ class Report:
         """Share of correct questions."""
         return sum(o.correct for o in self.outcomes) / len(self.outcomes) if self.outcomes else 0.0
 
+    @property
+    def answered(self) -> int:
+        """How many questions got SQL (were not refused)."""
+        return sum(o.answered for o in self.outcomes)
+
+    @property
+    def precision(self) -> float:
+        """Share of correct answers among the questions answered (1.0 when nothing was answered)."""
+        return sum(o.correct for o in self.outcomes) / self.answered if self.answered else 1.0
+
     def by(self, key: str) -> dict[str, tuple[int, int]]:
         """(correct, total) per datasource, locale or tag."""
-        out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        return {k: (c, n) for k, (c, _, n) in self.by3(key).items()}
+
+    def by3(self, key: str) -> dict[str, tuple[int, int, int]]:
+        """(correct, answered, total) per datasource, locale or tag."""
+        out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         for o in self.outcomes:
             keys = o.example.tags if key == "tag" else (getattr(o.example, key),)
             for k in keys:
                 out[k][0] += o.correct
-                out[k][1] += 1
-        return {k: (v[0], v[1]) for k, v in sorted(out.items())}
+                out[k][1] += o.answered
+                out[k][2] += 1
+        return {k: (v[0], v[1], v[2]) for k, v in sorted(out.items())}
 
     @property
     def failures(self) -> list[Outcome]:
@@ -83,12 +104,18 @@ class Report:
 
     def format(self) -> str:
         """A plain-text report."""
+        right = sum(o.correct for o in self.outcomes)
         lines = [
-            f"accuracy: {self.accuracy:.1%} ({sum(o.correct for o in self.outcomes)}/{len(self.outcomes)})"
+            f"accuracy: {self.accuracy:.1%} ({right}/{len(self.outcomes)})  "
+            f"precision: {self.precision:.1%} ({right}/{self.answered} answered, "
+            f"{len(self.outcomes) - self.answered} refused)"
         ]
         for key, title in (("datasource", "datasource"), ("locale", "language"), ("tag", "shape")):
             lines.append(f"by {title}:")
-            lines += [f"  {k:<20} {c}/{n}  {c / n:.0%}" for k, (c, n) in self.by(key).items()]
+            lines += [
+                f"  {k:<20} accuracy {c}/{n} {c / n:4.0%}  precision {c}/{a} {c / a if a else 1.0:4.0%}"
+                for k, (c, a, n) in self.by3(key).items()
+            ]
         times = sorted(o.write_ms for o in self.outcomes)
         if times:
             slow = max(self.outcomes, key=lambda o: o.write_ms)
@@ -261,6 +288,7 @@ async def run_eval(
                     None,
                     f"writer error ({err.kind}): {err}",
                     (time.perf_counter() - started) * 1000,
+                    answered=False,
                 )
             )
             continue

@@ -148,7 +148,7 @@ def eval_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-question lines.")] = False,
 ) -> None:
     """Run a dataset through the graph; write a Markdown report, JSON and a PNG plot."""
-    from evals.report import summarize, write
+    from evals.report import selective_lines, summarize, write
 
     if min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise typer.BadParameter("--min-accuracy is a fraction between 0 and 1", param_hint="--min-accuracy")
@@ -160,12 +160,18 @@ def eval_command(
     s = summarize(run.cases)
     typer.echo(
         f"{run.dataset} / {run.writer}: accuracy {s['accuracy']:.1%} ({s['correct']}/{s['questions']}), "
+        f"precision {s['precision']:.1%} ({s['correct']}/{s['answered']} answered), "
         f"valid SQL {s['valid_sql_rate']:.1%}, first event {s['first_event_ms_median']:.1f} ms (median), "
         f"{s['model_calls_per_question']:.2f} model calls/question"
     )
+    for line in selective_lines(run.cases)[1:]:
+        typer.echo(line)
     for name, cases in run.extra.items():
         e = summarize(cases)
-        typer.echo(f"{name}: accuracy {e['accuracy']:.1%} ({e['correct']}/{e['questions']})")
+        typer.echo(
+            f"{name}: accuracy {e['accuracy']:.1%} ({e['correct']}/{e['questions']}), "
+            f"precision {e['precision']:.1%} ({e['correct']}/{e['answered']} answered)"
+        )
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
     if min_accuracy is not None and s["accuracy"] < min_accuracy:
         typer.echo(f"FAIL: accuracy {s['accuracy']:.1%} is below --min-accuracy {min_accuracy:.1%}", err=True)

@@ -48,10 +48,15 @@ def summarize(cases: Sequence[CaseResult]) -> dict[str, Any]:
     repaired = [c for c in cases if c.repairs]
     firsts = [c.first_event_ms for c in cases]
     contents = [c.first_content_ms for c in cases if c.first_content_ms is not None]
+    correct = sum(c.correct for c in cases)
+    answered = sum(c.answered for c in cases)
     return {
         "questions": n,
-        "correct": sum(c.correct for c in cases),
-        "accuracy": sum(c.correct for c in cases) / n,
+        "correct": correct,
+        "accuracy": correct / n,
+        "answered": answered,
+        "refused": n - answered,
+        "precision": correct / answered if answered else math.nan,
         "valid_sql_rate": sum(c.valid_sql for c in cases) / n,
         "repairs_attempted": sum(c.repairs for c in cases),
         "questions_repaired": len(repaired),
@@ -75,6 +80,33 @@ def by_tag(cases: Sequence[CaseResult]) -> dict[str, dict[str, Any]]:
         for tag in c.tags or ["(untagged)"]:
             groups[tag].append(c)
     return {tag: summarize(group) for tag, group in sorted(groups.items())}
+
+
+def by_field(cases: Sequence[CaseResult], name: str) -> dict[str, dict[str, Any]]:
+    """:func:`summarize` per value of a case attribute (``datasource``, ``locale``)."""
+    groups: dict[str, list[CaseResult]] = defaultdict(list)
+    for c in cases:
+        groups[str(getattr(c, name))].append(c)
+    return {key: summarize(group) for key, group in sorted(groups.items())}
+
+
+def selective_lines(cases: Sequence[CaseResult]) -> list[str]:
+    """Accuracy and precision overall, per language and per shape, as plain text lines (for the terminal)."""
+    s = summarize(cases)
+    if not s["questions"]:
+        return []
+    lines = [
+        f"accuracy {_pct(s['accuracy'])} ({s['correct']}/{s['questions']}), precision {_pct(s['precision'])} "
+        f"({s['correct']}/{s['answered']} answered, {s['refused']} refused)"
+    ]
+    for title, groups in (("language", by_field(cases, "locale")), ("shape", by_tag(cases))):
+        lines.append(f"by {title}:")
+        for key, g in groups.items():
+            lines.append(
+                f"  {key:<22} accuracy {_pct(g['accuracy']):>6} ({g['correct']}/{g['questions']})"
+                f"  precision {_pct(g['precision']):>6} ({g['correct']}/{g['answered']})"
+            )
+    return lines
 
 
 def step_latency(cases: Sequence[CaseResult]) -> dict[str, dict[str, float]]:
@@ -107,6 +139,8 @@ class EvalRun:
             "meta": self.meta,
             "summary": summarize(self.cases),
             "by_tag": by_tag(self.cases),
+            "by_locale": by_field(self.cases, "locale"),
+            "by_datasource": by_field(self.cases, "datasource"),
             "steps": step_latency(self.cases),
             "cases": [c.to_dict() for c in self.cases],
             "extra": {
@@ -124,14 +158,14 @@ def _ms(x: float) -> str:
     return "–" if isinstance(x, float) and math.isnan(x) else f"{x:.1f}"
 
 
-def _tag_table(tags: dict[str, dict[str, Any]]) -> list[str]:
+def _tag_table(tags: dict[str, dict[str, Any]], head: str = "tag") -> list[str]:
     lines = [
-        "| tag | questions | accuracy | valid SQL | repairs (ok) | median total ms | calls/q |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| {head} | questions | accuracy | precision (answered) | valid SQL | repairs (ok) | median total ms | calls/q |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for tag, s in tags.items():
         lines.append(
-            f"| {tag} | {s['questions']} | {_pct(s['accuracy'])} | {_pct(s['valid_sql_rate'])} | "
+            f"| {tag} | {s['questions']} | {_pct(s['accuracy'])} | {_pct(s['precision'])} ({s['answered']}) | {_pct(s['valid_sql_rate'])} | "
             f"{s['repairs_attempted']} ({s['repairs_succeeded']}) | {_ms(s['total_ms_median'])} | {s['model_calls_per_question']:.2f} |"
         )
     return lines
@@ -150,7 +184,8 @@ def markdown(run: EvalRun, *, max_failures: int = 40) -> str:
         "| metric | value |",
         "|---|---:|",
         f"| questions | {s['questions']} |",
-        f"| execution accuracy | {_pct(s['accuracy'])} ({s['correct']}/{s['questions']}) |",
+        f"| execution accuracy (right / all) | {_pct(s['accuracy'])} ({s['correct']}/{s['questions']}) |",
+        f"| precision (right / answered; a refusal is not an answer) | {_pct(s['precision'])} ({s['correct']}/{s['answered']}, {s['refused']} refused) |",
         f"| valid SQL rate | {_pct(s['valid_sql_rate'])} |",
         f"| repairs attempted / questions repaired / repaired then answered | {s['repairs_attempted']} / {s['questions_repaired']} / {s['repairs_succeeded']} |",
         f"| time to first event, median / p95 (ms) | {_ms(s['first_event_ms_median'])} / {_ms(s['first_event_ms_p95'])} |",
@@ -167,6 +202,7 @@ def markdown(run: EvalRun, *, max_failures: int = 40) -> str:
     ]
     for step, v in step_latency(run.cases).items():
         lines.append(f"| {step} | {v['runs']} | {_ms(v['median_ms'])} | {_ms(v['p95_ms'])} |")
+    lines += ["", "## By language", "", *_tag_table(by_field(run.cases, "locale"), "language")]
     lines += ["", "## By tag", "", *_tag_table(by_tag(run.cases))]
     for name, cases in run.extra.items():
         es = summarize(cases)
@@ -174,7 +210,8 @@ def markdown(run: EvalRun, *, max_failures: int = 40) -> str:
             "",
             f"## {name}",
             "",
-            f"Execution accuracy {_pct(es['accuracy'])} ({es['correct']}/{es['questions']}), valid SQL {_pct(es['valid_sql_rate'])}.",
+            f"Execution accuracy {_pct(es['accuracy'])} ({es['correct']}/{es['questions']}), precision "
+            f"{_pct(es['precision'])} ({es['correct']}/{es['answered']} answered), valid SQL {_pct(es['valid_sql_rate'])}.",
             "",
             *_tag_table(by_tag(cases)),
         ]

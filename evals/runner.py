@@ -84,6 +84,10 @@ class metered:  # noqa: N801 - used as a context manager, like LangChain's get_u
 
 # ------------------------------------------------------------------------------------------ one question
 
+REFUSALS = frozenset({"INVALID_QUESTION", "SQL_GENERATION_FAILED"})
+"""Error codes that mean the writer declined to answer. Any other failure (SQL that did not run after its
+repairs, a lost connection) counts as an answer that was wrong, so precision is not flattered by it."""
+
 
 @dataclass
 class CaseResult:
@@ -97,6 +101,8 @@ class CaseResult:
     correct: bool = False
     valid_sql: bool = False
     """The final SQL ran (the run produced a result)."""
+    answered: bool = True
+    """Not refused: the run did not end in INVALID_QUESTION or SQL_GENERATION_FAILED (see :data:`REFUSALS`)."""
     predicted_sql: str | None = None
     error: str = ""
     """The stream_error code and message, or why the result was judged wrong."""
@@ -192,6 +198,7 @@ async def run_case(
     else:
         error = final.get("error") or {}
         case.error = f"{error.get('code', 'NO_EVENTS')}: {error.get('message', '')}"
+        case.answered = error.get("code") not in REFUSALS
     if keep_trace if keep_trace is not None else not case.correct:
         case.trace = [_trim(e) for e in events]
     return case

@@ -246,6 +246,7 @@ class RunStream:
             truncated=result["truncated"] if result else None,
             chart=s.get("chart"),
             explanation=s.get("explanation"),
+            interpretation=s.get("interpretation"),
             datasource=dict(source) if source else None,
         )
         return FinalCompleteEvent(

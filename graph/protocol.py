@@ -112,6 +112,11 @@ class FinalOutput(_Model):
     truncated: bool | None = None
     chart: dict[str, Any] | None = None
     explanation: str | None = None
+    interpretation: str | None = Field(
+        None,
+        description="What the question was understood as, in the run's locale (filters, grouping, order, limit), "
+        "so a person can catch a wrong reading. None when the writer gives no readback.",
+    )
     datasource: dict[str, Any] | None = None
 
 

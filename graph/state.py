@@ -90,6 +90,8 @@ class State(InputState):
     """The current SQL statement."""
     sql_reasoning: NotRequired[str]
     """The writer's reasoning for the current statement."""
+    interpretation: NotRequired[str | None]
+    """The writer's readback of what the question was understood as (None when the writer gives none)."""
     sql_attempts: NotRequired[int]
     """How many times ``generate_sql`` has written SQL in this run (1 = first try, more = repairs)."""
     failures: NotRequired[list[SQLFailure]]

@@ -67,6 +67,8 @@ class SQLDraft:
     """How many model requests were made (0 for the offline writer)."""
     usage: dict[str, int] = field(default_factory=dict)
     """Token usage when the model reported it (prompt_tokens, completion_tokens)."""
+    interpretation: str = ""
+    """A short readback of what the question was understood as, in the request's locale (empty if none)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,10 @@ class WriterError(Exception):
         message: str,
         kind: Literal["not_understood", "invalid_question", "model_unavailable", "model_timeout", "bad_output"],
         detail: str = "",
+        suggestion: str = "",
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.detail = detail
+        self.suggestion = suggestion
+        """How to say it so it is understood (already in the request's locale); empty for the default."""

@@ -13,6 +13,7 @@ from graph.protocol import ErrorCode
 from graph.reporting import StepReporter
 from graph.state import State
 from llm.offline import analyze_question as analyse
+from llm.offline.followup import looks_like_follow_up
 
 MAX_QUESTION_CHARS = 2000
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -39,8 +40,10 @@ async def analyzing_question(state: State, runtime: Runtime[Context]) -> dict[st
         )
     analysis = analyse(question)
     offline = runtime.context.writer.name == "offline"
+    follow_up = bool(state.get("turns")) and looks_like_follow_up(question)
     # With a model configured, only obvious non-questions are refused here: the model may understand more.
-    if not analysis.is_data_question and (offline or not re.search(r"\w", question)):
+    # A follow-up ("only for Furniture", 那利润呢) is judged by the writer against the previous turn.
+    if not analysis.is_data_question and not follow_up and (offline or not re.search(r"\w", question)):
         raise SQLBotError(ErrorCode.INVALID_QUESTION, detail=analysis.reason)
     terms = list(analysis.terms)
     if locale == "zh":
@@ -58,6 +61,7 @@ async def analyzing_question(state: State, runtime: Runtime[Context]) -> dict[st
         "candidates": [],
         "sql": None,
         "sql_reasoning": "",
+        "interpretation": None,
         "sql_attempts": 0,
         "failures": [],
         "needs_repair": False,

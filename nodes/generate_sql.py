@@ -28,8 +28,10 @@ def writer_error(exc: WriterError) -> SQLBotError:
     code = _WRITER_ERRORS[exc.kind]
     if exc.kind == "model_unavailable" and ("connect" in exc.detail.lower() or "connection" in str(exc).lower()):
         code = ErrorCode.NETWORK_ERROR
-    message = Text(str(exc), str(exc)) if code is ErrorCode.SQL_GENERATION_FAILED else None
-    return SQLBotError(code, message, detail=exc.detail or str(exc))
+    worded = code in (ErrorCode.SQL_GENERATION_FAILED, ErrorCode.INVALID_QUESTION) and exc.suggestion
+    message = Text(str(exc), str(exc)) if code is ErrorCode.SQL_GENERATION_FAILED or worded else None
+    suggestion = Text(exc.suggestion, exc.suggestion) if exc.suggestion else None
+    return SQLBotError(code, message, detail=exc.detail or str(exc), suggestion=suggestion)
 
 
 async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -79,8 +81,12 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
     return {
         "sql": draft.sql,
         "sql_reasoning": draft.reasoning,
+        "interpretation": draft.interpretation or None,
         "sql_attempts": attempt,
         "needs_repair": False,
         "model_calls": state.get("model_calls", 0) + draft.model_calls,
-        "steps": report.record(summary, {"sql": draft.sql, "attempt": attempt, "writer": ctx.writer.name, "repair": bool(failure)}),
+        "steps": report.record(
+            summary,
+            {"sql": draft.sql, "attempt": attempt, "writer": ctx.writer.name, "repair": bool(failure), "interpretation": draft.interpretation or None},
+        ),
     }

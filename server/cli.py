@@ -129,6 +129,9 @@ class StepView:
                 parts.append(table)
             if output.get("chart") and output["chart"]["type"] != "table":
                 parts.append(Text(f"chart: {output['chart']['type']}", style="dim"))
+            if output.get("interpretation"):
+                heading = "理解为：" if self.locale == "zh" else "Understood as: "
+                parts.append(Text(heading + output["interpretation"], style="italic"))
             if output.get("explanation"):
                 parts.append(Markdown(output["explanation"]))
             parts.append(Text(f"{self.final['totalDuration']} ms", style="dim"))

@@ -244,6 +244,11 @@ class Builder:
                 this=exp.Mul(this=exp.Literal.number("100.0"), expression=inner), expression=total
             ), f"pct_{name or 'count'}"
         assert col is not None
+        if m.agg == "median":
+            return exp.Median(this=col), f"median_{name}"
+        if m.agg == "quantile":
+            fraction = exp.Literal.number(f"{m.fraction:g}")
+            return exp.PercentileCont(this=col, expression=fraction), f"p{m.fraction * 100:g}_{name}".replace(".", "_")
         func = cast(
             type[exp.Expression], {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[m.agg]
         )
@@ -283,6 +288,8 @@ class Builder:
     def build(self) -> exp.Select:
         """The SELECT statement."""
         intent = self.intent
+        if intent.count_groups:
+            return self._count_of_groups()
         if intent.average_over:
             return self._average_of_counts()
         if intent.partition:
@@ -429,6 +436,15 @@ class Builder:
             exp.LTE(this=exp.column("rnk"), expression=exp.Literal.number(intent.limit or 1)), copy=False
         )
         return outer.order_by(*(exp.column(names[j]) for j in positions), copy=False)
+
+    def _count_of_groups(self) -> exp.Select:
+        """COUNT(*) over the groups that pass the HAVING conditions ("how many cities sell over 10,000")."""
+        inner = Builder(replace(self.intent, count_groups=False, order_measure=None, limit=None), self.schema).build()
+        inner.set("order", None)
+        inner.set("limit", None)
+        sub = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("passing_groups")))
+        count = exp.alias_(exp.Count(this=exp.Star()), "group_count", quoted=False)
+        return exp.Select().select(count, copy=False).from_(sub, copy=False)
 
     def _average_of_counts(self) -> exp.Select:
         """AVG over calendar periods of the row count per period, per remaining group."""

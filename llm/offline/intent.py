@@ -8,7 +8,19 @@ from typing import Any, Literal
 from llm.offline.linking import Element
 
 Agg = Literal[
-    "count", "count_distinct", "sum", "avg", "min", "max", "pct", "share", "ratio", "avg_count", "none"
+    "count",
+    "count_distinct",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "median",
+    "quantile",
+    "pct",
+    "share",
+    "ratio",
+    "avg_count",
+    "none",
 ]
 
 
@@ -27,6 +39,10 @@ class Filter:
     def describe(self) -> str:
         """A short readable form for the reasoning trace."""
         target = self.column.label() if self.part is None else f"{self.part}({self.column.label()})"
+        if isinstance(self.value, float) and self.value.is_integer():
+            return Filter(self.column, self.op, int(self.value), self.value2, self.part).describe()
+        if isinstance(self.value2, float) and self.value2.is_integer():
+            return Filter(self.column, self.op, self.value, int(self.value2), self.part).describe()
         if self.op in ("is null", "is not null"):
             return f"{target} {self.op}"
         if self.op == "between":
@@ -46,6 +62,8 @@ class Measure:
     """For ``ratio``: the measure divided by (SUM(column) / SUM(denominator))."""
     scale: float = 1
     """The unit asked for: the aggregate is divided by this (60 for minutes in hours, 1000 for thousands)."""
+    fraction: float = 0.5
+    """For ``quantile``: which one (0.9 for the 90th percentile)."""
 
 
 @dataclass
@@ -82,3 +100,9 @@ class Intent:
     descending: bool = True
     limit: int | None = None
     trace: list[str] = field(default_factory=list)
+    count_groups: bool = False
+    """Count the groups that pass the HAVING conditions instead of listing them ("how many states lose money")."""
+    change: str | None = None
+    """``diff``: add the change of the first measure from the previous row of the first (time) grouping."""
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    """Question spans placed by a rule rather than by a mention or cue ("cancelled" → a NULL test)."""

@@ -1038,3 +1038,33 @@ NON_DATA_PATTERNS: tuple[str, ...] = (
     "故事",
     "唱",
 )
+
+
+# Holidays on a fixed date (month, day): "on Christmas Day", 圣诞节当天. Moving holidays (Thanksgiving) are left
+# out on purpose: they differ by year, and a wrong fixed date would be a confident wrong answer.
+HOLIDAYS: dict[str, tuple[int, int]] = {
+    "christmas day": (12, 25),
+    "christmas eve": (12, 24),
+    "christmas": (12, 25),
+    "new year's day": (1, 1),
+    "new years day": (1, 1),
+    "new year's eve": (12, 31),
+    "new years eve": (12, 31),
+    "independence day": (7, 4),
+    "fourth of july": (7, 4),
+    "4th of july": (7, 4),
+    "july 4th": (7, 4),
+    "valentine's day": (2, 14),
+    "valentines day": (2, 14),
+    "halloween": (10, 31),
+    "veterans day": (11, 11),
+    "圣诞节": (12, 25),
+    "圣诞": (12, 25),
+    "平安夜": (12, 24),
+    "元旦": (1, 1),
+    "跨年夜": (12, 31),
+    "情人节": (2, 14),
+    "万圣节": (10, 31),
+    "美国独立日": (7, 4),
+    "独立日": (7, 4),
+}

@@ -365,9 +365,18 @@ def link(question: str, schema: Schema, values: Any = None) -> tuple[list[Token]
                 break
         else:
             i += 1
-    candidates.extend(_value_mentions(question, index, values))
+    candidates.extend(m for m in _value_mentions(question, index, values) if not _cuts_a_word(m, tokens))
     kept = _resolve_overlaps(candidates)
     return tokens, sorted(kept + _codes_next_to_columns(question, index.schema, kept), key=lambda m: m.start)
+
+
+def _cuts_a_word(m: Mention, tokens: list[Token]) -> bool:
+    """A value found inside a longer English word ("Don" in "don't"), other than before a possessive 's."""
+    for t in tokens:
+        if t.zh or not (t.start < m.end < t.end):
+            continue
+        return not (t.text.endswith("'s") and m.end == t.end - 2)
+    return False
 
 
 _ADJACENT_BEFORE = re.compile(r"([A-Za-z0-9][A-Za-z0-9/+-]*)[\s-]+$")

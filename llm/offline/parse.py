@@ -95,6 +95,8 @@ def find_cues(question: str, tokens: list[Token]) -> list[Cue]:
         _number_cues(question, tokens, i, cues)
         i += max(matched, 1)
     _years_as_numbers(question, cues)
+    cues = _order_statistics(question, cues)
+    cues = _holidays(question, cues)
     decades = [c for c in cues if c.kind == "decade"]
     cues = [
         c for c in cues if not (c.kind == "bucket:decade" and any(d.end >= c.end > d.start for d in decades))
@@ -103,6 +105,58 @@ def find_cues(question: str, tokens: list[Token]) -> list[Cue]:
 
 
 _RANGE_JOINERS = ("and", "to", "-", "–", "~", "和", "到", "至", "与")
+_MEDIAN = re.compile(r"\bmedian\b|中位数|中位值|中值", re.IGNORECASE)
+_QUANTILE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(?:st|nd|rd|th)?[\s-]*percentile|第?\s*(\d+(?:\.\d+)?)\s*(?:个)?百分位数?|(upper|lower) quartile"
+    r"|(第一|第三|上|下)四分位数?",
+    re.IGNORECASE,
+)
+
+
+_HOLIDAY = re.compile(
+    "(?:"
+    + "|".join(rf"\b{re.escape(w)}\b" if w.isascii() else re.escape(w) for w in sorted(lexicon.HOLIDAYS, key=len, reverse=True))
+    + ")"
+    + r"(?:\s*day)?(?:当天|那天|当日)?",
+    re.IGNORECASE,
+)
+
+
+def _holidays(question: str, cues: list[Cue]) -> list[Cue]:
+    """A fixed-date holiday is a month and a day ("Christmas Day", 圣诞节当天)."""
+    found = []
+    for m in _HOLIDAY.finditer(question):
+        key = next(
+            (w for w in sorted(lexicon.HOLIDAYS, key=len, reverse=True) if m.group(0).lower().startswith(w.lower())),
+            None,
+        )
+        if key is not None:
+            found.append(Cue("holiday", m.start(), m.end(), m.group(0), lexicon.HOLIDAYS[key]))
+    if not found:
+        return cues
+    return [c for c in cues if not any(f.start < c.end and c.start < f.end for f in found)] + found
+
+
+def _order_statistics(question: str, cues: list[Cue]) -> list[Cue]:
+    """Median and percentiles as aggregate cues ("median delay", "90th percentile", 第75百分位数, 中位数).
+
+    The number inside a percentile is its fraction, not a limit or a threshold, so cues inside the span go.
+    """
+    found: list[Cue] = []
+    for m in _MEDIAN.finditer(question):
+        found.append(Cue("median", m.start(), m.end(), m.group(0), 0.5))
+    for m in _QUANTILE.finditer(question):
+        number = m.group(1) or m.group(2)
+        if number is not None:
+            fraction = float(number) / 100
+        else:
+            fraction = 0.75 if (m.group(3) or m.group(4) or "").lower() in ("upper", "第三", "上") else 0.25
+        if 0 < fraction < 1:
+            found.append(Cue("quantile", m.start(), m.end(), m.group(0), fraction))
+    if not found:
+        return cues
+    kept = [c for c in cues if not any(f.start < c.end and c.start < f.end for f in found)]
+    return kept + found
 
 
 def _years_as_numbers(question: str, cues: list[Cue]) -> None:

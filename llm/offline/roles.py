@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from llm.base import WriterError
 from llm.offline import lexicon
 from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
 from llm.offline.linking import Element, Mention
 from llm.offline.parse import _CLASSIFIERS, Cue, Parser, describe_agg
-from llm.offline.text import name_lemmas, stem
+from llm.offline.text import Token, name_lemmas, stem
 
 _ZH_CALENDAR = {"月": "month", "月份": "month", "年": "year", "年份": "year", "天": "day", "日": "day"}
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
-_AGG_CUES = ("avg", "sum", "max", "min")
+_AGG_CUES = ("avg", "sum", "max", "min", "median", "quantile")
 _GROUP_CUES = ("by", "which", "top", "bottom", "bucket")
 
 
@@ -126,6 +128,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             and not p.gap_words(m.end, p.mentions[nxt].start)
         ):
             used.add(nxt)  # "从JFK出发", "departing JFK": a direction word, not a column
+            intent.spans.append((p.mentions[nxt].start, p.mentions[nxt].end))
         for j, other in enumerate(
             p.mentions
         ):  # "Furniture category", "region West": the column word is part of the value
@@ -161,6 +164,17 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start, used
             )
             continue
+        if c.kind == "holiday":
+            month, day = c.value
+            found_m, found_d = _time_column(p, "month"), _time_column(p, "day")
+            if found_m is None or found_d is None:
+                raise WriterError(f"'{c.text}': this datasource has no date to filter on.", kind="not_understood")
+            for (hel, hpart), v in ((found_m, month), (found_d, day)):
+                intent.filters.append(Filter(hel, "=", v, part=hpart))
+            intent.trace.append(f"'{c.text}' → month {month}, day {day}")
+            used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+            _date_verb_before(p, c.start, used)
+            continue
         if c.kind not in ("year", "month", "day"):
             continue
         found = _time_column(p, c.kind)
@@ -173,6 +187,21 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if cmp_cue is not None and c.kind == "year":
             op = ">=" if cmp_cue.text in ("since", "以来", "起") else _CMP[cmp_cue.kind]
             used_cues.add(id(cmp_cue))
+        if c.kind in ("month", "day"):
+            same = next((f for f in intent.filters if f.column == el and f.part == part and f.op == "="), None)
+            if same is not None and c.kind == "month" and same.value == c.value:
+                continue  # "March 10 and March 20": the month said twice
+            if same is not None and c.kind == "month":
+                raise WriterError(
+                    f"'{c.text}': a date range across months is not something I can write yet.",
+                    kind="not_understood",
+                    suggestion="Ask month by month, or for whole months (e.g. 'from March through May').",
+                )
+            if same is not None:  # "December 20 through 31", 12月20日到31日: a range of days
+                low, high = sorted((same.value, c.value))
+                same.op, same.value, same.value2 = "between", low, high
+                intent.trace.append(f"'{c.text}' → {same.describe()}")
+                continue
         if (
             any(f.column == el and f.part == part and f.op == "=" for f in intent.filters)
             and c.kind == "year"
@@ -318,6 +347,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         negated = p.near_before(tok.start, ("not",), window=1) is not None
         f = Filter(null_col, "is not null" if negated else "is null")
         conds.append(f)
+        intent.spans.append((tok.start, tok.end))
         used.update(i for i, m in enumerate(p.mentions) if m.start <= tok.start < m.end)
         intent.trace.append(f"'{tok.text}' → {f.describe()}")
 
@@ -336,7 +366,23 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             # "most profitable", "least profitable": the adjective names the measure to rank by.
             cond_measures.append((Mention(c.start, c.end, c.text), el, None))
             continue
+        named_agg = p.near_after(c.end, ("avg", "median", "quantile"), window=1) or p.near_before(
+            c.start, ("avg", "median", "quantile"), window=1
+        )
+        if named_agg is not None:
+            # "起飞延误的中位数", "average delay": an aggregate of the adjective's column, not a row condition.
+            cond_measures.append((Mention(c.start, c.end, c.text), el, named_agg))
+            continue
         if any(f.column.table == p.main and lem in name_lemmas(f.column.column or "") for f in conds):
+            continue
+        total = p.near_after(c.end, ("sum",), window=2) or p.near_before(c.start, ("sum",), window=1)
+        if total is not None:
+            # "states losing money overall", "sub-categories that lost money in total": the group's total.
+            f = Filter(el, op, val)
+            compared.append((f, "sum"))
+            conds.append(f)  # a row condition when nothing is grouped; the group's total otherwise
+            used_cues.add(id(total))
+            intent.trace.append(f"'{c.text} … {total.text}' → SUM({el.label()}) {op} {val}")
             continue
         conds.append(Filter(el, op, val))
         intent.trace.append(f"'{c.text}' → {conds[-1].describe()}")
@@ -373,10 +419,19 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         if picked is None:
             continue
         el = picked
+        null_test = _null_test(p, m, el) if el.column is not None and agg_cue is None else None
+        if null_test is not None and el.column is not None:
+            # "movies that don't have a Metacritic score", "有票房数据的电影": a missing value is NULL.
+            f, span = Filter(el, null_test[0]), null_test[1]
+            conds.append(f)
+            intent.spans.append(span)
+            intent.trace.append(f"'{p.q[span[0]:span[1]]}' → {f.describe()}")
+            continue
         if el.column is not None and agg_cue is None and _absence(p, m) and p.is_numeric(el):
             # "orders with no discount", 没有折扣的: nothing of it (at most zero when it can go negative)
             signed = "negative" in p.col(el).description_en.lower() or "负" in p.col(el).description_zh
             conds.append(Filter(el, "<=" if signed else "=", 0))
+            intent.spans.extend((t.start, t.end) for t in _absence_words(p, m))
             intent.trace.append(f"'{m.text}' → {conds[-1].describe()}")
             continue
         if el.column is not None and agg_cue is None and _presence(p, m) and p.is_numeric(el):
@@ -422,7 +477,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             if via is not None and label is not None:
                 labels[id(m)] = Element(via.ref_table, label.name)
         else:
-            after_agg = p.near_after(m.end, ("sum", "avg"), window=0)
+            after_agg = p.near_after(m.end, ("sum", "avg", "median", "quantile"), window=0)
             measures.append((m, el, agg_cue or after_agg))
 
     measures.extend(cond_measures)
@@ -474,6 +529,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             "more than 20 films').",
             kind="not_understood",
         )
+    if having and count_cues:
+        # "how many cities have total sales over 10,000", 有多少个城市…: count the groups that pass.
+        for c in count_cues:
+            counted_dims = [d for d in dims if d[0].start >= c.end and len(p.gap_words(c.end, d[0].start)) <= 2]
+            if counted_dims and counted_dims[0][0] is min((d[0] for d in dims), key=lambda m: m.start):
+                intent.count_groups = True
+                intent.trace.append(f"'{c.text} {counted_dims[0][0].text}' → count the groups that pass")
     if having:
         conds = [f for f in conds if all(f is not h for _, h in having)]
         dims = [(m, el, True) for m, el, _ in dims]
@@ -551,7 +613,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             intent.select.append(el)
 
     # "compare JFK and LGA", "horror vs comedies": several values of one column asked side by side are groups.
-    if p.has("compare") and not intent.dims:
+    if (p.has("compare") or _asks_each_value(p)) and not intent.dims:
         _compare_groups(intent, value_filters)
 
     # "the highest-grossing comedy": a superlative and its measure in front of a value noun rank those rows.
@@ -600,6 +662,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         else:
             agg = _default_agg(el)
         intent.measures.append(Measure(agg, el))
+        if agg == "quantile" and cue is not None:
+            intent.measures[-1].fraction = float(cue.value)
+        if agg in ("median", "quantile") and p.schema.dialect == "sqlite":
+            raise WriterError(
+                f"'{cue.text if cue is not None else agg}': this datasource is SQLite, which has no median or "
+                "percentile function, so I would have to answer with an average instead; I did not.",
+                kind="not_understood",
+                suggestion="Ask for the average, minimum or maximum instead, or load the data into DuckDB.",
+            )
         intent.trace.append(f"'{m.text}' → {agg.upper()}({el.label()})")
 
     for c in scales:
@@ -715,7 +786,59 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         and not intent.filters
     ):
         raise WriterError("I could not understand the question.", kind="not_understood")
+    intent.spans.extend((p.mentions[i].start, p.mentions[i].end) for i in used)
     return intent
+
+
+_NULL_NEG = re.compile(
+    r"(?:don't|doesn't|didn't|do not|does not|did not|never|missing|lacking|no|without|"
+    r"没有|无|缺少|缺失|没)\s*(?:have|has|had|got|记录|记录了)?\s*(?:a|an|any)?\s*$",
+    re.IGNORECASE,
+)
+_NULL_POS = re.compile(r"(?:have|has|had|with|有)\s*(?:a|an|any)?\s*$", re.IGNORECASE)
+_DATA_WORD = re.compile(
+    r"^\s*(?:data|figures?|numbers?|values?|information|info|on record|recorded|listed|数据|记录|信息|数字)", re.IGNORECASE
+)
+_STRONG_NEG = re.compile(r"(?:n't|not|never|missing|lacking|没有|缺少|缺失)", re.IGNORECASE)
+
+
+def _null_test(p: Parser, m: Mention, el: Element) -> tuple[str, tuple[int, int]] | None:
+    """IS NULL / IS NOT NULL for "don't have a score", "no year on record", "has box office figures", 有票房数据.
+
+    "no discount" on a numeric column stays "= 0" (see :func:`_absence`): a bare "no"/"without" means NULL only
+    with a data word after the column ("no year on record") or on a column that is not a number.
+    """
+    before = p.q[max(0, m.start - 24) : m.start]
+    after = p.q[m.end : m.end + 14]
+    data_after = _DATA_WORD.match(after)
+    end = m.end + (data_after.end() if data_after else 0)
+    neg = _NULL_NEG.search(before)
+    if neg is not None:
+        strong = _STRONG_NEG.search(neg.group(0)) is not None
+        if strong or data_after or not p.is_numeric(el):
+            return "is null", (m.start - len(before) + neg.start(), end)
+    pos = _NULL_POS.search(before)
+    if pos is not None and data_after:
+        return "is not null", (m.start - len(before) + pos.start(), end)
+    return None
+
+
+def _absence_words(p: Parser, m: Mention) -> list[Token]:
+    """The "no" / "without a" / 没有 in front of a mention read as an absence."""
+    before = [t for t in p.tokens if t.end <= m.start][-2:]
+    return [t for t in before if t.text in ("no", "zero", "without", "a", "an", "any", "没有", "无", "没", "未", "不")]
+
+
+_EACH_VALUE = re.compile(r"分别|各自|respectively|\bvs\.?\b|\bversus\b|对比|相比", re.IGNORECASE)
+_WHICH_OR = re.compile(
+    r"\bwhich\b.*\bor\b|\b(?:more|fewer|less|higher|lower|better|worse|bigger|smaller)\b.*\bor\b|哪(?:个|家|一个)",
+    re.IGNORECASE,
+)
+
+
+def _asks_each_value(p: Parser) -> bool:
+    """Two named values asked side by side: "A and B respectively", "A vs B", "did more leave from A or B"."""
+    return bool(_EACH_VALUE.search(p.q) or _WHICH_OR.search(p.q))
 
 
 def _compare_groups(intent: Intent, value_filters: list[tuple[int, Filter]]) -> None:

@@ -10,9 +10,12 @@ from typing import Any
 from datasources.schema import Schema
 from llm.base import Chunk, Emit, ExplainRequest, SQLDraft, SQLRequest, WriterError
 from llm.offline import lexicon
+from llm.offline.account import account
 from llm.offline.build import build_sql
+from llm.offline.followup import looks_like_follow_up, resolve, standalone
 from llm.offline.linking import link
-from llm.offline.parse import parse
+from llm.offline.parse import find_cues, parse
+from llm.offline.readback import readback
 from llm.offline.text import has_cjk, tokenize
 
 
@@ -132,6 +135,13 @@ class OfflineWriter:
                     kind="not_understood",
                     detail=request.error or "",
                 )
+        carried = ""
+        if request.history and looks_like_follow_up(question):
+            previous = standalone(request.history, schema, request.values)
+            resolved = resolve(previous, question, schema, request.values, request.locale) if previous else None
+            if resolved is None:
+                raise _unresolved_follow_up(question, previous or "", request.locale)
+            question, carried = resolved.question, resolved.carried
         tokens, mentions = link(question, schema, request.values)
         if not mentions:
             raise WriterError(
@@ -139,13 +149,18 @@ class OfflineWriter:
                 kind="not_understood",
             )
         intent = parse(question, schema, tokens, mentions)
+        _, unplaced = account(question, tokens, mentions, find_cues(question, tokens), intent, schema)
+        if unplaced:
+            raise _not_placed(unplaced, intent.main, schema, request.locale)
         sql = build_sql(intent, schema)
-        trace = [f"main table: {intent.main}", *intent.trace]
+        interpretation = readback(intent, request.locale, carried)
+        heading = "理解为：" if request.locale == "zh" else "Understood as: "
+        trace = [heading + interpretation, f"main table: {intent.main}", *intent.trace]
         for line in trace:
             emit(Chunk(reasoning=line + "\n"))
         for piece in _sql_pieces(sql):
             emit(Chunk(text=piece))
-        return SQLDraft(sql=sql, reasoning="\n".join(trace), model_calls=0)
+        return SQLDraft(sql=sql, reasoning="\n".join(trace), model_calls=0, interpretation=interpretation)
 
     async def explain(self, request: ExplainRequest, emit: Emit) -> str:
         """A sentence or two describing the result, in the request's locale."""
@@ -209,6 +224,38 @@ def explain_result(
         f"Over {row_count}{more} rows, {measure} ranges from {_fmt(lo[num_idx])} ({lo[label_idx]}) "
         f"to {_fmt(hi[num_idx])} ({hi[label_idx]})."
     )
+
+
+def _unresolved_follow_up(question: str, previous: str, locale: str) -> WriterError:
+    """The refusal for a follow-up that cannot be tied to the previous question."""
+    if locale == "zh":
+        message = f"无法把“{question}”和上一个问题“{previous}”对应起来，所以没有单独作答。"
+        suggestion = "请把完整的问题再说一遍，例如“各地区家具类的总销售额”。"
+    else:
+        message = f"I could not tie '{question}' to the previous question ('{previous}'), so I did not answer it on its own."
+        suggestion = "Ask the whole question again, e.g. 'total sales by region for Furniture'."
+    return WriterError(message, kind="not_understood", suggestion=suggestion)
+
+
+def _not_placed(words: list[str], main: str, schema: Schema, locale: str) -> WriterError:
+    """The refusal for words that map to nothing: name them and say what the datasource does know."""
+    quoted = ", ".join(f"'{w}'" for w in words[:6])
+    table = schema.table(main)
+    columns = ", ".join(c.name for c in (table.columns if table is not None else ())[:12])
+    if locale == "zh":
+        message = f"问题中的 {quoted} 无法对应到数据中的任何表、字段、取值或条件，所以没有作答，以免只回答了问题的一部分。"
+        suggestion = (
+            f"请用字段名或数据中的取值来表达这部分（{main} 表的字段：{columns}），或者去掉它再问一次。"
+        )
+    else:
+        message = (
+            f"I could not place {quoted} in the data (no table, column, value or condition matches), so I did not "
+            "answer rather than answer a smaller question."
+        )
+        suggestion = (
+            f"Say it with a column name or a value from the data ({main} has: {columns}), or leave it out and ask again."
+        )
+    return WriterError(message, kind="not_understood", detail="unplaced: " + ", ".join(words), suggestion=suggestion)
 
 
 def _without_failing_column(schema: Schema, error: str) -> Schema:

@@ -279,6 +279,10 @@ export interface FinalOutput {
     [k: string]: unknown
   }
   explanation?: string
+  /**
+   * What the question was understood as, in the run's locale (filters, grouping, order, limit), so a person can catch a wrong reading. None when the writer gives no readback.
+   */
+  interpretation?: string
   rowCount?: number
   sql?: string
   truncated?: boolean

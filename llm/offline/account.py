@@ -1,0 +1,228 @@
+"""Account for every word: which span of the question became which part of the SQL, and which became nothing.
+
+A question is understood only when each of its content words is placed: it is part of a cue (an aggregate
+word, a comparator, a number, a date), or of a mention whose table, column or value the intent uses, or it
+is a function word of the language. A content word that maps to nothing means the writer would answer a
+smaller question than the one asked, so :func:`account` returns those words and the writer refuses,
+naming them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from datasources.schema import Schema
+from llm.offline import lexicon
+from llm.offline.intent import Intent
+from llm.offline.linking import Element, Mention
+from llm.offline.parse import Cue
+from llm.offline.text import Token
+
+# Words that carry no constraint of their own: question frames, politeness, copulas, and verbs that only
+# restate the rows ("flights that left", "products we sold", "movies that came out").
+FUNCTION_WORDS_EN: frozenset[str] = frozenset(
+    """
+    i'd i'm we'd like know want need see wonder curious tell show give list find get got let look
+    where when why whose whom which what who how
+    ever also just only really actually currently today still yet so such very
+    one ones thing things stuff record records entry entries item items line lines dataset database
+    sell sells sold selling buy buys bought buying make makes made making produce produces produced
+    run runs ran running operate operates operated operating serve serves served serving place placed
+    come comes came coming go goes went going leave leaves left leaving take takes took taken
+    fly flies flew flown flying depart departs departed off happen happened occur occurred generate generates
+    generated record recorded register registered exist exists existed appear appears appeared
+    counts counted overall total grand altogether combined single individual use uses used using
+    figure figures numbers
+    win wins won winning winner winners award awarded gets compared versus away far
+    departure departures min mins minute minutes hour hours mile miles
+    """.split()
+)
+FUNCTION_WORDS_ZH: frozenset[str] = frozenset(
+    """
+    的 有 是 在 了 呢 吗 吧 啊 和 与 及 或 都 共 一共 总共 为 把 被 给 让 请 帮 我 我们 你 中 里 里面 之中
+    个 名 部 架 条 位 种 只 次 件 笔 家 类 组 单 班 年 月 日 号 天 钟 市
+    统计 查询 查看 显示 列出 看看 告诉 计算 一下 分别 各自 情况 数据 信息 记录 全部 所有 整体 总体
+    获得 获 得 拿 涉及 出 发生 产生 卖 卖出 售出 买 运营 执飞 飞 上映 拍 拍摄 执导
+    出发 飞往 以外 之外 除了 取 占 排 获奖 影片 金额 英里 分钟 小时 据
+    """.split()
+)
+
+
+# Place abbreviations a table's description spells out ("flights departing New York" covers "NYC").
+PLACE_ACRONYMS: dict[str, str] = {
+    "nyc": "new york",
+    "ny": "new york",
+    "la": "los angeles",
+    "sf": "san francisco",
+    "us": "united states",
+    "usa": "united states",
+    "uk": "united kingdom",
+}
+_NUMBER_CUES = frozenset({"number", "number_hours", "year", "month", "day", "decade"})
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One span of the question and what it became."""
+
+    text: str
+    role: str
+    """``cue:<kind>``, ``table``, ``column``, ``value``, ``function`` or ``unplaced``."""
+    target: str = ""
+    """The schema element or value it became (empty for cues and function words)."""
+
+
+def _names_code(question: str, tok: Token, code: Mention) -> bool:
+    between = question[tok.end : code.start] if tok.end <= code.start else question[code.end : tok.start]
+    return between.strip(" (") == "" and len(between) <= 3
+
+
+def _intent_elements(intent: Intent) -> tuple[set[Element], set[str]]:
+    """Every column the intent uses and every table it reads."""
+    cols: set[Element] = set()
+    for m in intent.measures:
+        cols.update(x for x in (m.column, m.denominator) if x is not None)
+        cols.update(f.column for f in m.condition)
+    for d in [*intent.dims, *intent.partition, *intent.average_over]:
+        cols.add(d.column)
+        if d.label is not None:
+            cols.add(d.label)
+    cols.update(f.column for f in intent.filters)
+    for hm, hf in intent.having:
+        cols.add(hf.column)
+        if hm.column is not None:
+            cols.add(hm.column)
+    cols.update(intent.select)
+    if intent.order_column is not None:
+        cols.add(intent.order_column)
+    tables = {intent.main} | {c.table for c in cols}
+    return cols, tables
+
+
+def _covered(tok: Token, spans: Iterable[tuple[int, int]]) -> bool:
+    return any(a <= tok.start and tok.end <= b for a, b in spans)
+
+
+def _overlapped(tok: Token, spans: Iterable[tuple[int, int]]) -> bool:
+    return any(a < tok.end and tok.start < b for a, b in spans)
+
+
+def _same_rows(schema: Schema, main: str) -> set[str]:
+    """Tables whose rows are the main table's rows (omdb and tomatoes share one ID per film)."""
+    t = schema.table(main)
+    if t is None:
+        return {main}
+    out = {main}
+    for other in schema.tables:
+        linked = any(fk.ref_table == other.name for fk in t.foreign_keys) or any(
+            fk.ref_table == main for fk in other.foreign_keys
+        )
+        if linked and other.row_count is not None and other.row_count == t.row_count:
+            out.add(other.name)
+    return out
+
+
+def _scope_words(schema: Schema, main: str) -> tuple[frozenset[str], str]:
+    """Words of the main table's description: what the whole table is about ("flights departing New York")."""
+    t = schema.table(main)
+    if t is None:
+        return frozenset(), ""
+    words = frozenset(w.lower() for w in "".join(ch if ch.isalnum() else " " for ch in t.description_en).split())
+    return words, t.description_zh
+
+
+def account(
+    question: str,
+    tokens: Sequence[Token],
+    mentions: Sequence[Mention],
+    cues: Sequence[Cue],
+    intent: Intent,
+    schema: Schema,
+) -> tuple[list[Placement], list[str]]:
+    """What each span of the question became, and the content words that became nothing."""
+    cols, tables = _intent_elements(intent)
+    tables |= _same_rows(schema, intent.main)
+    scope_en, scope_zh = _scope_words(schema, intent.main)
+    placements: list[Placement] = []
+    realized: list[tuple[int, int]] = []
+    for m in mentions:
+        hit = next((el for el, _ in m.elements if el in cols), None)
+        if hit is None:
+            hit = next((el for el, _ in m.elements if el.column is None and el.table in tables), None)
+        value = next((v for v in m.values if Element(v.table, v.column) in cols), None)
+        if value is not None:
+            placements.append(Placement(m.text, "value", f"{value.table}.{value.column} = {value.value!r}"))
+        elif hit is not None:
+            placements.append(Placement(m.text, "table" if hit.column is None else "column", hit.label()))
+        else:
+            continue
+        realized.append((m.start, m.end))
+    cue_spans = [(c.start, c.end) for c in cues]
+    placements.extend(Placement(c.text, "cue:" + c.kind) for c in cues)
+    realized += intent.spans
+    codes = [m for m in mentions if m.values and m.text.isupper() and (m.start, m.end) in realized]
+    unplaced: list[str] = []
+    for tok in tokens:
+        if _overlapped(tok, realized) or _covered(tok, cue_spans):
+            continue
+        text = tok.text
+        if (tok.zh and len(text) >= 2 and text in scope_zh) or (not tok.zh and text in scope_en):
+            continue  # "flights from New York", 纽约: the table's own scope
+        if text in PLACE_ACRONYMS and set(PLACE_ACRONYMS[text].split()) <= scope_en:
+            continue
+        if not tok.zh and question[tok.start].isupper() and any(_names_code(question, tok, m) for m in codes):
+            continue  # "Boston (BOS)", "Atlanta ATL": the name of the code written beside it
+        if text in lexicon.STOPWORDS_EN or text in FUNCTION_WORDS_EN or text in FUNCTION_WORDS_ZH:
+            continue
+        if tok.zh and all(ch in FUNCTION_WORDS_ZH for ch in text):
+            continue  # 有的, 是在: a run of function characters
+        if text.isdigit() or text in ("%", "#"):
+            continue  # numbers that matter are cues; a stray digit is handled by the cue checks
+        # A mention linked to something the intent does not use is a dropped constraint, unless it is the
+        # main table's rows under another name.
+        unplaced.append(question[tok.start : tok.end])
+    aggs = {m.agg for m in intent.measures} | {hm.agg for hm, _ in intent.having}
+    for c in cues:
+        if c.kind in ("median", "quantile") and c.kind not in aggs:
+            unplaced.append(c.text)  # a median that became something else is not the question asked
+    numbers = _intent_numbers(intent)
+    inside_values = [(m.start, m.end) for m in mentions if m.values and (m.start, m.end) in realized]
+    for c in cues:
+        if c.kind not in _NUMBER_CUES or not isinstance(c.value, int | float) or any(a <= c.start < b for a, b in inside_values):
+            continue  # "PG-13": a number inside a value is the value
+        if not _number_used(float(c.value), numbers):
+            unplaced.append(c.text)  # "which 3 airlines" answered with one row: the 3 was dropped
+    return placements, list(dict.fromkeys(unplaced))
+
+
+def _intent_numbers(intent: Intent) -> list[float]:
+    out: list[float] = []
+
+    def add(v: object) -> None:
+        if isinstance(v, bool):
+            return
+        if isinstance(v, int | float):
+            out.append(float(v))
+        elif isinstance(v, list | tuple | set | frozenset):
+            for x in v:
+                add(x)
+
+    if intent.limit is not None:
+        out.append(float(intent.limit))
+    filters = [*intent.filters, *(hf for _, hf in intent.having)]
+    for m in intent.measures:
+        filters += m.condition
+        if m.scale != 1:
+            out.append(float(m.scale))
+    for f in filters:
+        add(f.value)
+        add(f.value2)
+        if isinstance(f.value, list):
+            out.append(float(len(f.value)))  # "Consumer和Corporate两个细分市场": how many values were named
+    return out
+
+
+def _number_used(value: float, numbers: list[float]) -> bool:
+    candidates = (value, value * 60, value / 100, value * 10_000)
+    return any(abs(c - n) < 1e-9 or (n and abs(c - n) / abs(n) < 1e-9) for c in candidates for n in numbers)
