@@ -13,6 +13,7 @@ from datasources.registry import Registry
 from graph.builder import build_graph
 from graph.context import Context, warm_up
 from graph.events import start_run
+from graph.routes import RETRY_RESET
 from graph.settings import Settings
 from server.engine import Engine, EventStream, ThreadHead
 
@@ -52,6 +53,11 @@ class GraphEngine:
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": chat_id}})
         configurable = (snapshot.config or {}).get("configurable", {})
         return ThreadHead(configurable.get("checkpoint_id"), tuple(snapshot.next or ()))
+
+    async def rewind(self, chat_id: str, as_node: str) -> ThreadHead:
+        """A new checkpoint as if ``as_node`` had just completed (with :data:`RETRY_RESET` written)."""
+        await self.graph.aupdate_state({"configurable": {"thread_id": chat_id}}, dict(RETRY_RESET), as_node=as_node)
+        return await self.head(chat_id)
 
     async def delete_thread(self, chat_id: str) -> None:
         """Delete the thread's checkpoints."""

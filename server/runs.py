@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from graph.protocol import TERMINAL_TYPES, ErrorCode, ErrorInfo, Event, StreamErrorEvent
+from graph.routes import retry_rewind
+from graph.steps import BY_ID
 from server.engine import Engine, EventStream
 from server.errors import conflict, not_found
 from server.recorder import apply_event, start_attempt
@@ -195,7 +197,11 @@ class RunManager:
         return run, new_chat
 
     async def retry(self, run_id: str, step_id: str | None = None) -> Run:
-        """Resume the record's thread from the checkpoint where it failed; completed steps are reused."""
+        """Resume the record's thread from the checkpoint where it failed; completed steps are reused.
+
+        Where it restarts is the graph's decision (:func:`graph.routes.retry_rewind`): a failed query goes
+        back through writing the SQL rather than running the same statement again.
+        """
         record = await self.store.get_record(run_id)
         if record is None:
             raise not_found("run", run_id)
@@ -216,6 +222,10 @@ class RunManager:
                            {"checkpointId": head.checkpoint_id})
         if not head.next:
             raise conflict("NOTHING_TO_RESUME", "The chat has no failed step to resume; regenerate the question instead.")
+        failed = BY_ID.get(record.failed_step or "")
+        rewind_to = retry_rewind(failed.name if failed else None) if record.status == "failed" else None
+        if rewind_to is not None:
+            head = await self.engine.rewind(record.chat_id, rewind_to)
         start_attempt(record)
         record.attempts += 1
         record.checkpoint_before = head.checkpoint_id

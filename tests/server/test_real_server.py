@@ -57,7 +57,7 @@ class Server:
                **self.env}
         self.proc = subprocess.Popen([SQLBOT, "serve", "--port", str(self.port), "--log-level", "warning"],
                                      env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a fresh data dir builds the demo databases first
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
             try:
@@ -255,3 +255,24 @@ def test_retry_after_restart_reruns_only_the_failed_step(data_dir: Path, llm: Op
             assert len(record) == 1 and record[0]["status"] == "succeeded" and record[0]["attempts"] == 2
     finally:
         second.stop()
+
+
+def test_retrying_a_failed_query_goes_back_through_writing_the_sql(server: Server, llm: OpenAIServer) -> None:
+    """Running the same failed statement again would fail the same way: the retry asks for new SQL."""
+    llm.push(sql_reply("SELECT region, SUM(no_such_column) AS total FROM sales GROUP BY region"))
+    llm.responder = lambda messages: sql_reply(LIGHT)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        events, headers = ask(client, {"question": "total amount by region", "datasource_id": "shop"})
+        assert events[-1]["type"] == "stream_error" and events[-1]["stepId"] == "step_005", events[-1]
+        asked = len(llm.chat_requests)
+        events, _ = ask(client, {"stepId": "step_005"}, f"/api/chat/runs/{headers['x-run-id']}/retry")
+        check_stream(events)
+        assert events[-1]["type"] == "final_complete", events[-1]
+        starts = [(e["step"]["name"], bool(e["step"]["metadata"].get("reused"))) for e in events
+                  if e["type"] == "step_start"]
+        assert starts[:3] == [("analyzing_question", True), ("select_datasource", True), ("connect_db", True)]
+        assert ("generate_sql", False) in starts  # written again, not reused
+        assert len(llm.chat_requests) > asked  # the model was asked for SQL again (then for the explanation)
+        sql = next(e for e in events if e["type"] == "step_complete" and e["stepId"] == "step_004")["result"]["data"]
+        assert "no_such_column" not in sql["sql"]
+        assert events[-1]["summary"]["output"]["rowCount"] == 3
