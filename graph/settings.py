@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     enable_step_caching: bool = Field(True, description="Reuse schema introspection, connections and step results.")
     query_timeout_s: float = Field(30.0, gt=0, description="Database query timeout, in seconds.")
     max_rows: int = Field(1000, ge=1, le=100_000, description="Rows returned to the client; more are flagged truncated.")
+    export_max_rows: int = Field(
+        100_000, ge=1, le=10_000_000, description="Rows an export (CSV/XLSX) of a result may hold; more are cut off and flagged."
+    )
     enable_charts: bool = Field(True, description="Configure a chart when the result suits one.")
     content_batch_ms: int = Field(50, ge=0, le=1000, description="Window for coalescing streamed content chunks.")
     default_locale: str = Field("zh", description="Locale of titles and messages when a request gives none (zh or en).")
