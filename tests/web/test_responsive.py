@@ -6,6 +6,7 @@ tables scroll inside their own boxes. Screenshots of each size and language go t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,6 +104,11 @@ def test_layout_fits_the_window(browser: Any, offline_server: Server, size: str,
             box = answer.locator(selector).first.bounding_box()
             assert box is not None and box["x"] + box["width"] <= viewport["width"], (selector, box)
         shots(f"r-{size}-{lang}-answer", full_page=True)
+        with page.expect_download() as download:
+            answer.get_by_test_id("export-csv").click()
+        assert download.value.suggested_filename.endswith(".csv")
+        lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+        assert len(lines) == 1 + answer.locator(".grid tbody tr").count()  # header + every row
         for control in ("datasource-select", "locale-switch", "open-settings"):
             assert_inside(page, control)
         assert not real_errors(page), page.errors
