@@ -21,7 +21,7 @@ from graph.settings import Settings, get_settings
 from server.deps import Services
 from server.engine import Engine
 from server.errors import install_error_handlers
-from server.routes import chat, chats, datasources, export, meta
+from server.routes import chat, chats, datasources, edit_sql, export, meta
 from server.runs import RunManager
 from server.store import Store
 
@@ -84,7 +84,7 @@ def create_app(
         generate_unique_id_function=_operation_id,
     )
     install_error_handlers(app)
-    for module in (chat, chats, datasources, export, meta):
+    for module in (chat, chats, datasources, edit_sql, export, meta):
         app.include_router(module.router)
     app.include_router(meta.static_router(static_dir))  # last: the SPA fallback matches every other GET
     return app

@@ -235,6 +235,32 @@ class RunManager:
         run.initial_save = self._save_soon(record)
         return run
 
+    async def edit_sql(self, run_id: str, sql: str) -> Run:
+        """Run SQL the person edited for the record's question, as a new record of the same chat.
+
+        The thread is put just after writing the SQL (:meth:`Engine.prepare_edit`), so the statement goes
+        through the same guard, limits and later steps as written SQL; only the chat's latest record can
+        be edited, since the thread's state (datasource, schema) is that record's.
+        """
+        record = await self.store.get_record(run_id)
+        if record is None:
+            raise not_found("run", run_id)
+        self._ensure_idle(record.chat_id)
+        latest = (await self.store.list_records(record.chat_id))[-1]
+        if latest.id != record.id:
+            raise conflict("CHAT_MOVED_ON", "Only the chat's latest answer can be edited; ask the question again.",
+                           {"latest": latest.id})
+        head = await self.engine.prepare_edit(record.chat_id, sql)
+        if head is None:
+            raise conflict("NOT_EDITABLE", "This answer never chose a datasource; ask the question again instead.")
+        edited = Record(id=new_id(), chat_id=record.chat_id, question=record.question, locale=record.locale,
+                        datasource_id=record.datasource_id, kind="edit")
+        edited.checkpoint_before = head.checkpoint_id
+        stream = self.engine.start(chat_id=record.chat_id, run_id=edited.id, inputs=None, locale=record.locale)
+        run = self._launch(edited, stream)
+        run.initial_save = self._save_soon(edited)
+        return run
+
     async def regenerate(self, run_id: str) -> Run:
         """Ask the record's question again, from the start, as a new record in the same chat."""
         record = await self.store.get_record(run_id)

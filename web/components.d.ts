@@ -53,6 +53,7 @@ declare module 'vue' {
     ResultTable: typeof import('./src/components/ResultTable.vue')['default']
     SettingsDrawer: typeof import('./src/components/SettingsDrawer.vue')['default']
     SqlBlock: typeof import('./src/components/SqlBlock.vue')['default']
+    SqlEditor: typeof import('./src/components/SqlEditor.vue')['default']
     StepProgress: typeof import('./src/components/StepProgress.vue')['default']
   }
   export interface GlobalDirectives {

@@ -134,3 +134,34 @@ def test_a_phone_draws_an_answer_without_long_tasks(browser: Any, offline_server
         print("phone answer long tasks:", tasks)
         frames = [f["scripts"] for f in page.evaluate("window.__longFrames")]
         assert max((d for _, d in tasks), default=0) <= 50, (tasks, frames, measures(page, sent))
+
+
+def test_edit_the_sql_and_run_it_again(browser: Any, offline_server: Server) -> None:
+    """The edited statement runs as a new answer in the chat; the writing step is not run again."""
+    with new_page(browser, **DESKTOP, locale="en-US") as page:
+        shots = Shots(page)
+        page.goto(offline_server.url)
+        page.get_by_test_id("datasource-select").click()
+        page.locator(".ds-popper .el-select-dropdown__item", has_text="Superstore").click()
+        page.get_by_test_id("question-input").fill("Total sales by region")
+        page.get_by_test_id("send").click()
+        wait_status(page, "Completed")
+        first = page.get_by_test_id("message-assistant").first
+        first.get_by_test_id("edit-sql").click()
+        edited = "SELECT region, COUNT(*) AS orders FROM superstore GROUP BY region ORDER BY orders DESC LIMIT 2"
+        first.get_by_test_id("sql-input").fill(edited)
+        shots("r-desktop-en-edit-sql")
+        with page.expect_request(lambda r: r.url.endswith("/sql") and r.method == "POST") as sent:
+            first.get_by_test_id("run-sql").click()
+        assert sent.value.post_data_json == {"sql": edited}
+        page.get_by_test_id("message-assistant").nth(1).wait_for()
+        wait_status(page, "Completed")
+        answer = last_answer(page)
+        assert_answer_rendered(page)
+        assert answer.locator(".grid tbody tr").count() == 2
+        assert "orders" in answer.locator(".grid thead").inner_text()
+        assert "LIMIT 2" in answer.get_by_test_id("final-answer").get_by_test_id("sql-block").inner_text()
+        assert page.get_by_test_id("message-assistant").count() == 2
+        assert first.get_by_test_id("edit-sql").count() == 0  # only the latest answer can be edited
+        shots("r-desktop-en-edited", full_page=True)
+        assert not real_errors(page), page.errors

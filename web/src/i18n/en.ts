@@ -145,6 +145,12 @@ const en: typeof zh = {
   chart: {
     types: { bar: 'bar chart', column: 'column chart', line: 'line chart', pie: 'pie chart', table: 'table', number: 'number' },
   },
+  sqlEdit: {
+    edit: 'Edit SQL',
+    run: 'Run',
+    cancel: 'Cancel',
+    hint: 'Runs read-only through the same checks as written SQL (Ctrl + Enter).',
+  },
   settings: {
     title: 'Streaming settings',
     enabled: 'Detailed streaming',

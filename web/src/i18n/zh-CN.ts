@@ -141,6 +141,12 @@ export default {
   chart: {
     types: { bar: '条形图', column: '柱状图', line: '折线图', pie: '饼图', table: '表格', number: '数值' },
   },
+  sqlEdit: {
+    edit: '编辑 SQL',
+    run: '运行',
+    cancel: '取消',
+    hint: '以只读方式运行，与生成的 SQL 经过相同的检查（Ctrl + Enter）。',
+  },
   settings: {
     title: '流式响应设置',
     enabled: '详细流式响应',
