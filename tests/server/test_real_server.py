@@ -283,7 +283,6 @@ def test_edited_sql_runs_through_the_guard_and_is_recorded(server: Server, llm: 
     with httpx.Client(base_url=server.url, timeout=60) as client:
         events, headers = ask(client, {"question": "total amount by region", "datasource_id": "shop"})
         assert events[-1]["type"] == "final_complete"
-        asked = len(llm.chat_requests)
         edited = "SELECT region, COUNT(*) AS n FROM sales GROUP BY region ORDER BY region"
         events, second = ask(client, {"sql": edited}, f"/api/chat/runs/{headers['x-run-id']}/sql")
         check_stream(events)
