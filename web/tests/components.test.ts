@@ -202,6 +202,30 @@ describe('EnhancedChatMessage', () => {
     expect(w.emitted('regenerate')).toEqual([['m1']])
   })
 
+  it('shows the interpretation readback above the result when the answer carries one', async () => {
+    const state = stateAfter('success-en.sse')
+    const plain = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    expect(plain.find('[data-testid="interpretation"]').exists()).toBe(false)
+    state.output = { ...state.output!, interpretation: 'flights per month in 2013, from the earlier question' } as typeof state.output
+    const w = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    const box = w.find('[data-testid="interpretation"]')
+    expect(box.text()).toContain('flights per month in 2013')
+    // above the explanation and the table
+    const html = w.html()
+    expect(html.indexOf('data-testid="interpretation"')).toBeLessThan(html.indexOf('data-testid="explanation"'))
+  })
+
+  it('a cancelled answer is a quiet note with Continue, not an error, and offers no cancel', () => {
+    const state = stateAfter('cancel.sse')
+    state.runId = state.runId ?? 'r1'
+    const w = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    expect(w.find('[data-testid="cancelled-note"]').exists()).toBe(true)
+    expect(w.find('[data-testid="resume"]').exists()).toBe(true)
+    expect(w.find('[data-testid="step-error"]').exists()).toBe(false)
+    expect(w.find('[data-testid="global-error"]').exists()).toBe(false)
+    expect(w.find('[data-testid="cancel"]').exists()).toBe(false)
+  })
+
   it('says when the server capped the rows', async () => {
     const state = stateAfter('success-en.sse')
     state.output = { ...state.output!, truncated: true, rowCount: 5000 }

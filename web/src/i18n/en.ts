@@ -115,6 +115,7 @@ const en: typeof zh = {
   },
   result: {
     sql: 'SQL',
+    understood: 'I understood:',
     table: 'Data',
     chart: 'Chart',
     explanation: 'Explanation',

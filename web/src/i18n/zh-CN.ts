@@ -111,6 +111,7 @@ export default {
     httpTitle: '请求失败',
   },
   result: {
+    understood: '我的理解：',
     sql: 'SQL 语句',
     table: '数据',
     chart: '图表',
