@@ -116,6 +116,7 @@ const en: typeof zh = {
   result: {
     sql: 'SQL',
     understood: 'I understood:',
+    savePng: 'Save as PNG',
     table: 'Data',
     chart: 'Chart',
     explanation: 'Explanation',

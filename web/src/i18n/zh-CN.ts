@@ -112,6 +112,7 @@ export default {
   },
   result: {
     understood: '我的理解：',
+    savePng: '保存为图片',
     sql: 'SQL 语句',
     table: '数据',
     chart: '图表',
