@@ -117,6 +117,7 @@ const en: typeof zh = {
     sql: 'SQL',
     understood: 'I understood:',
     savePng: 'Save as PNG',
+    followUps: 'Ask next:',
     table: 'Data',
     chart: 'Chart',
     explanation: 'Explanation',

@@ -113,6 +113,7 @@ export default {
   result: {
     understood: '我的理解：',
     savePng: '保存为图片',
+    followUps: '接着问：',
     sql: 'SQL 语句',
     table: '数据',
     chart: '图表',
