@@ -320,6 +320,7 @@ export interface ApiTypes {
   ChatDetail: ChatDetail
   ChatOut: ChatOut
   Column: Column
+  ConnectionOut: ConnectionOut
   DatasourceDetail: DatasourceDetail
   DatasourceOut: DatasourceOut
   DatasourceSchema: Schema
@@ -441,12 +442,41 @@ export interface Column {
   type: string
 }
 /**
+ * Where a database-server datasource connects; the password is never included.
+ *
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "ConnectionOut".
+ */
+export interface ConnectionOut {
+  database: string
+  /**
+   * A password is stored, or referenced as ${NAME} in the URL.
+   */
+  hasPassword: boolean
+  host: string
+  /**
+   * The environment variable holding the password, if any.
+   */
+  passwordEnv: string | null
+  port: number
+  schemas: string[]
+  /**
+   * The connection URL with the password shown as *** (or its ${NAME} reference).
+   */
+  url: string
+  user: string
+}
+/**
  * A datasource with its schema (tables, columns, descriptions).
  *
  * This interface was referenced by `ApiTypes`'s JSON-Schema
  * via the `definition` "DatasourceDetail".
  */
 export interface DatasourceDetail {
+  /**
+   * Database servers only: the connection settings.
+   */
+  connection: ConnectionOut | null
   descriptionEn: string
   descriptionZh: string
   id: string
@@ -465,6 +495,10 @@ export interface DatasourceDetail {
  * via the `definition` "DatasourceOut".
  */
 export interface DatasourceOut {
+  /**
+   * Database servers only: the connection settings.
+   */
+  connection: ConnectionOut | null
   descriptionEn: string
   descriptionZh: string
   id: string
