@@ -123,7 +123,7 @@ class _Worker:
         ctl_parent, ctl_child = socket.socketpair()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-s", str(_WORKER_SCRIPT), str(req_child.fileno()), str(ctl_child.fileno()),
+                [sys.executable, "-I", str(_WORKER_SCRIPT), str(req_child.fileno()), str(ctl_child.fileno()),
                  json.dumps(config)],
                 pass_fds=(req_child.fileno(), ctl_child.fileno()),
                 stdin=subprocess.DEVNULL,

@@ -63,8 +63,13 @@ def cpu_seconds(pid: int) -> float:
 async def test_cancelling_the_task_interrupts_the_query_at_once(demo_data_dir: Path) -> None:
     conn = DuckDBConnection(ensure_demo(demo_data_dir, "flights"))
     try:
-        task = asyncio.create_task(conn.run(ENDLESS, max_rows=1, timeout_s=60))
-        await asyncio.sleep(0.3)
+        loop = asyncio.get_running_loop()
+        running = asyncio.Event()
+        task = asyncio.create_task(conn.run(
+            ENDLESS, max_rows=1, timeout_s=60, on_progress=lambda _: loop.call_soon_threadsafe(running.set)
+        ))
+        # DuckDB reports progress only once the query runs (the worker may still be starting on a loaded machine)
+        await asyncio.wait_for(running.wait(), 30)
         (pid,) = conn.worker_pids  # the pre-started worker, running the query
         busy = cpu_seconds(pid)
         await asyncio.sleep(0.2)

@@ -20,7 +20,7 @@ import duckdb
 import httpx
 import psutil
 import pytest
-from httpx_sse import connect_sse
+from httpx_sse import ServerSentEvent, connect_sse
 
 from tests.support.net import free_port
 from tests.support.openai_server import HTTPFault, OpenAIServer, Reply
@@ -174,6 +174,22 @@ def _server_cpu(server: Server, seconds: float = 1.0) -> float:
     return total
 
 
+def _until_the_query_runs(events: Iterator[ServerSentEvent]) -> None:
+    """Read events until the database reports the query's progress: the query itself is running.
+
+    ``step_start`` of execute_query is not enough: on a loaded machine the datasource's query worker may still
+    be starting then, and its start-up would be measured as the query's work.
+    """
+    executing = None
+    for sse in events:
+        e = json.loads(sse.data)
+        if e["type"] == "step_start" and e["step"]["name"] == "execute_query":
+            executing = e["step"]["id"]
+        elif e["type"] == "step_progress" and e["stepId"] == executing and e.get("progress") is not None:
+            return
+    raise AssertionError("the stream ended before the query reported progress")
+
+
 def test_cancel_interrupts_the_database_query(server: Server, llm: OpenAIServer) -> None:
     llm.responder = lambda messages: sql_reply(HEAVY)
     with httpx.Client(base_url=server.url, timeout=60) as client:
@@ -181,11 +197,7 @@ def test_cancel_interrupts_the_database_query(server: Server, llm: OpenAIServer)
                          json={"question": "count the pairs", "datasource_id": "shop"}) as source:
             run_id = source.response.headers["x-run-id"]
             it = source.iter_sse()
-            for sse in it:
-                e = json.loads(sse.data)
-                if e["type"] == "step_start" and e["step"]["name"] == "execute_query":
-                    break
-            time.sleep(0.5)  # the query is running now
+            _until_the_query_runs(it)
             assert _server_cpu(server, 0.5) > 50  # DuckDB is busy
             t0 = time.monotonic()
             cancelled = client.post(f"/api/chat/runs/{run_id}/cancel")
@@ -203,10 +215,7 @@ def test_disconnect_grace_then_cancel(server: Server, llm: OpenAIServer) -> None
         with connect_sse(client, "POST", "/api/chat/enhanced-question",
                          json={"question": "count the pairs", "datasource_id": "shop"}) as source:
             run_id = source.response.headers["x-run-id"]
-            for sse in source.iter_sse():
-                e = json.loads(sse.data)
-                if e["type"] == "step_start" and e["step"]["name"] == "execute_query":
-                    break
+            _until_the_query_runs(source.iter_sse())
         dropped = time.monotonic()
         time.sleep(0.5)
         assert client.get(f"/api/chat/runs/{run_id}").json()["done"] is False  # not cancelled by the drop
