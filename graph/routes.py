@@ -48,3 +48,19 @@ def next_step(node: str, state: State | dict[str, Any], settings: Settings) -> s
     if node == "execute_query":
         return route_after_execute(state, settings)  # type: ignore[arg-type]
     return _LINEAR.get(node)
+
+
+# A retry of a failed step normally runs that step again from the checkpoint. A failed query is the
+# exception: running the same statement again fails the same way, so its retry goes back through writing
+# the SQL. Keys are failed nodes; values are the node whose completion the retry replays (the thread is
+# rewound as if that node had just finished, so the next one runs).
+_RETRY_AFTER: dict[str, str] = {"execute_query": "connect_db"}
+
+
+def retry_rewind(failed_node: str | None) -> str | None:
+    """The node to rewind the thread to before retrying ``failed_node``, or None to re-run it in place."""
+    return _RETRY_AFTER.get(failed_node or "")
+
+
+RETRY_RESET: dict[str, Any] = {"needs_repair": False, "sql_attempts": 0, "result": None}
+"""State written with a rewind: a fresh statement with the full repair budget, no stale result."""

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     query_threads: int = Field(2, ge=1, le=64, description="DuckDB threads per query.")
     query_spill_mb: int = Field(2048, ge=0, description="Disk one DuckDB query may spill to, under data_dir/.spill (0 = no spilling).")
     query_kill_grace_s: float = Field(1.0, gt=0, le=60, description="After a timeout or cancel, how long an interrupted query may take to stop before its worker process is killed and replaced.")
+    export_max_rows: int = Field(
+        100_000, ge=1, le=10_000_000, description="Rows an export (CSV/XLSX) of a result may hold; more are cut off and flagged."
+    )
     enable_charts: bool = Field(True, description="Configure a chart when the result suits one.")
     content_batch_ms: int = Field(50, ge=0, le=1000, description="Window for coalescing streamed content chunks.")
     default_locale: str = Field("zh", description="Locale of titles and messages when a request gives none (zh or en).")

@@ -30,7 +30,8 @@ def _failed(state: State, runtime: Runtime[Context], report: StepReporter, failu
     budget = runtime.context.settings.max_retry_attempts
     if repairs_done >= budget:
         code = ErrorCode.SQL_SYNTAX_ERROR if failure["kind"] == "syntax" and budget == 0 else ErrorCode.SQL_EXECUTION_FAILED
-        tried = f"after {repairs_done} repair(s)" if repairs_done else "and repairs are disabled"
+        tried = (f"after {repairs_done} {'repair' if repairs_done == 1 else 'repairs'}" if repairs_done
+                 else "and repairs are disabled")
         raise SQLBotError(
             code,
             Text(f"The query failed {tried}: {failure['message'][:300]}", f"查询失败（已修复 {repairs_done} 次）：{failure['message'][:300]}"),

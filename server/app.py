@@ -23,7 +23,7 @@ from server.deps import Services
 from server.engine import Engine
 from server.errors import install_error_handlers
 from server.limits import EdgeLimits
-from server.routes import chat, chats, datasources, meta
+from server.routes import chat, chats, datasources, edit_sql, export, meta
 from server.runs import RunManager
 from server.store import Store
 
@@ -90,7 +90,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(EdgeLimits, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
-    for module in (chat, chats, datasources, meta):
+    for module in (chat, chats, datasources, edit_sql, export, meta):
         app.include_router(module.router)
     app.include_router(meta.static_router(static_dir))  # last: the SPA fallback matches every other GET
     return app

@@ -51,3 +51,11 @@ class Engine(Protocol):
     async def delete_thread(self, chat_id: str) -> None:
         """Drop every checkpoint of the thread."""
         ...
+
+    async def prepare_edit(self, chat_id: str, sql: str) -> ThreadHead | None:
+        """Put the thread just after writing the SQL, with ``sql`` as what was written (None: nothing to edit)."""
+        ...
+
+    async def rewind(self, chat_id: str, as_node: str) -> ThreadHead:
+        """Move the thread back to just after ``as_node`` completed, so a resume runs what follows it."""
+        ...

@@ -14,6 +14,7 @@ from datasources.registry import Registry
 from graph.builder import build_graph
 from graph.context import Context, warm_up
 from graph.events import start_run
+from graph.routes import RETRY_RESET
 from graph.settings import Settings
 from server.engine import Engine, EventStream, ThreadHead
 
@@ -53,6 +54,34 @@ class GraphEngine:
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": chat_id}})
         configurable = (snapshot.config or {}).get("configurable", {})
         return ThreadHead(configurable.get("checkpoint_id"), tuple(snapshot.next or ()))
+
+    async def prepare_edit(self, chat_id: str, sql: str) -> ThreadHead | None:
+        """A checkpoint as if ``generate_sql`` had written ``sql``: the earlier steps are re-announced as reused.
+
+        The statement counts as having spent the repair budget, so a failing edit is reported to the person
+        rather than rewritten by the model.
+        """
+        config = {"configurable": {"thread_id": chat_id}}
+        snapshot = await self.graph.aget_state(config)
+        values = dict(snapshot.values or {})
+        if not values.get("datasource") or not values.get("question"):
+            return None
+        before = {k: v for k, v in (values.get("steps") or {}).items()
+                  if k in ("analyzing_question", "select_datasource", "connect_db")}
+        zh = values.get("locale") == "zh"
+        written = {"summary": "SQL 由您编辑" if zh else "SQL edited by you",
+                   "data": {"sql": sql, "attempt": 1, "writer": "person", "repair": False, "edited": True},
+                   "duration": 0}
+        update = {**RETRY_RESET, "sql": sql, "failures": [], "chart": None,
+                  "sql_attempts": 1 + self.context.settings.max_retry_attempts,
+                  "steps": {"__reset__": {}, **before, "generate_sql": written}}
+        await self.graph.aupdate_state(config, update, as_node="generate_sql")
+        return await self.head(chat_id)
+
+    async def rewind(self, chat_id: str, as_node: str) -> ThreadHead:
+        """A new checkpoint as if ``as_node`` had just completed (with :data:`RETRY_RESET` written)."""
+        await self.graph.aupdate_state({"configurable": {"thread_id": chat_id}}, dict(RETRY_RESET), as_node=as_node)
+        return await self.head(chat_id)
 
     async def delete_thread(self, chat_id: str) -> None:
         """Delete the thread's checkpoints."""

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from graph.protocol import TERMINAL_TYPES, ErrorCode, ErrorInfo, Event, StreamErrorEvent
+from graph.routes import retry_rewind
+from graph.steps import BY_ID
 from server.engine import Engine, EventStream
 from server.errors import conflict, not_found
 from server.recorder import apply_event, start_attempt
@@ -233,7 +235,11 @@ class RunManager:
         return run, new_chat
 
     async def retry(self, run_id: str, step_id: str | None = None) -> Run:
-        """Resume the record's thread from the checkpoint where it failed; completed steps are reused."""
+        """Resume the record's thread from the checkpoint where it failed; completed steps are reused.
+
+        Where it restarts is the graph's decision (:func:`graph.routes.retry_rewind`): a failed query goes
+        back through writing the SQL rather than running the same statement again.
+        """
         record = await self.store.get_record(run_id)
         if record is None:
             raise not_found("run", run_id)
@@ -254,6 +260,10 @@ class RunManager:
                            {"checkpointId": head.checkpoint_id})
         if not head.next:
             raise conflict("NOTHING_TO_RESUME", "The chat has no failed step to resume; regenerate the question instead.")
+        failed = BY_ID.get(record.failed_step or "")
+        rewind_to = retry_rewind(failed.name if failed else None) if record.status == "failed" else None
+        if rewind_to is not None:
+            head = await self.engine.rewind(record.chat_id, rewind_to)
         start_attempt(record)
         record.attempts += 1
         record.checkpoint_before = head.checkpoint_id
@@ -262,6 +272,32 @@ class RunManager:
             self._finished_bytes -= previous.log_bytes
         run = self._launch(record, stream)
         run.initial_save = self._save_soon(record)
+        return run
+
+    async def edit_sql(self, run_id: str, sql: str) -> Run:
+        """Run SQL the person edited for the record's question, as a new record of the same chat.
+
+        The thread is put just after writing the SQL (:meth:`Engine.prepare_edit`), so the statement goes
+        through the same guard, limits and later steps as written SQL; only the chat's latest record can
+        be edited, since the thread's state (datasource, schema) is that record's.
+        """
+        record = await self.store.get_record(run_id)
+        if record is None:
+            raise not_found("run", run_id)
+        self._ensure_idle(record.chat_id)
+        latest = (await self.store.list_records(record.chat_id))[-1]
+        if latest.id != record.id:
+            raise conflict("CHAT_MOVED_ON", "Only the chat's latest answer can be edited; ask the question again.",
+                           {"latest": latest.id})
+        head = await self.engine.prepare_edit(record.chat_id, sql)
+        if head is None:
+            raise conflict("NOT_EDITABLE", "This answer never chose a datasource; ask the question again instead.")
+        edited = Record(id=new_id(), chat_id=record.chat_id, question=record.question, locale=record.locale,
+                        datasource_id=record.datasource_id, kind="edit")
+        edited.checkpoint_before = head.checkpoint_id
+        stream = self.engine.start(chat_id=record.chat_id, run_id=edited.id, inputs=None, locale=record.locale)
+        run = self._launch(edited, stream)
+        run.initial_save = self._save_soon(edited)
         return run
 
     async def regenerate(self, run_id: str) -> Run:

@@ -72,7 +72,8 @@ class Record:
     """The requested locale (None: detected from the question)."""
     datasource_id: str | None = None
     """The datasource the request asked for (None: let the graph choose)."""
-    kind: Literal["ask", "regenerate"] = "ask"
+    kind: Literal["ask", "regenerate", "edit"] = "ask"
+    """How the record came about: a question, a regeneration, or SQL the person edited and ran."""
     status: RecordStatus = "running"
     datasource: dict[str, Any] | None = None
     """The datasource the run used, as the graph reported it."""

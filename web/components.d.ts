@@ -33,7 +33,6 @@ declare module 'vue' {
     ElMain: typeof import('element-plus/es')['ElMain']
     ElOption: typeof import('element-plus/es')['ElOption']
     ElPagination: typeof import('element-plus/es')['ElPagination']
-    ElProgress: typeof import('element-plus/es')['ElProgress']
     ElRadioButton: typeof import('element-plus/es')['ElRadioButton']
     ElRadioGroup: typeof import('element-plus/es')['ElRadioGroup']
     ElResult: typeof import('element-plus/es')['ElResult']
@@ -48,11 +47,13 @@ declare module 'vue' {
     EnhancedChatMessage: typeof import('./src/components/EnhancedChatMessage.vue')['default']
     ErrorDisplay: typeof import('./src/components/ErrorDisplay.vue')['default']
     MarkdownView: typeof import('./src/components/MarkdownView.vue')['default']
+    ProgressBar: typeof import('./src/components/ProgressBar.vue')['default']
     QuestionBox: typeof import('./src/components/QuestionBox.vue')['default']
     ResultChart: typeof import('./src/components/ResultChart.vue')['default']
     ResultTable: typeof import('./src/components/ResultTable.vue')['default']
     SettingsDrawer: typeof import('./src/components/SettingsDrawer.vue')['default']
     SqlBlock: typeof import('./src/components/SqlBlock.vue')['default']
+    SqlEditor: typeof import('./src/components/SqlEditor.vue')['default']
     StepProgress: typeof import('./src/components/StepProgress.vue')['default']
   }
   export interface GlobalDirectives {

@@ -61,10 +61,16 @@ function examplesPlugin(): Plugin {
     resolveId: (source_) => (source_ === id ? '\0' + id : undefined),
     load(resolved) {
       if (resolved !== '\0' + id) return
-      const file = existsSync(source) ? source : fallback
-      this.addWatchFile(file)
-      let data = normalise(JSON.parse(readFileSync(file, 'utf8')))
-      if (!Object.keys(data).length) data = normalise(JSON.parse(readFileSync(fallback, 'utf8')))
+      // The hand-picked questions first (both languages for every datasource), then the evaluation's.
+      const data = normalise(JSON.parse(readFileSync(fallback, 'utf8')))
+      this.addWatchFile(fallback)
+      if (existsSync(source)) {
+        this.addWatchFile(source)
+        for (const [ds, qs] of Object.entries(normalise(JSON.parse(readFileSync(source, 'utf8'))))) {
+          qs.zh.forEach((q) => add(data, ds, q))
+          qs.en.forEach((q) => add(data, ds, undefined, q))
+        }
+      }
       return `export default ${JSON.stringify(data)}`
     },
   }

@@ -178,6 +178,13 @@ class ScriptedEngine:
     async def delete_thread(self, chat_id: str) -> None:
         self.threads.pop(chat_id, None)
 
+    async def prepare_edit(self, chat_id: str, sql: str) -> ThreadHead | None:
+        return None
+
+    async def rewind(self, chat_id: str, as_node: str) -> ThreadHead:
+        self.rewound = [*getattr(self, "rewound", []), (chat_id, as_node)]
+        return await self.head(chat_id)
+
 
 def scripted_factory(engine: ScriptedEngine):  # type: ignore[no-untyped-def]
     async def factory(settings: Settings, stack: AsyncExitStack) -> tuple[ScriptedEngine, Registry]:

@@ -276,3 +276,53 @@ def test_retry_after_restart_reruns_only_the_failed_step(data_dir: Path, llm: Op
             assert len(record) == 1 and record[0]["status"] == "succeeded" and record[0]["attempts"] == 2
     finally:
         second.stop()
+
+
+def test_retrying_a_failed_query_goes_back_through_writing_the_sql(server: Server, llm: OpenAIServer) -> None:
+    """Running the same failed statement again would fail the same way: the retry asks for new SQL."""
+    llm.push(sql_reply("SELECT region, SUM(no_such_column) AS total FROM sales GROUP BY region"))
+    llm.responder = lambda messages: sql_reply(LIGHT)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        events, headers = ask(client, {"question": "total amount by region", "datasource_id": "shop"})
+        assert events[-1]["type"] == "stream_error" and events[-1]["stepId"] == "step_005", events[-1]
+        asked = len(llm.chat_requests)
+        events, _ = ask(client, {"stepId": "step_005"}, f"/api/chat/runs/{headers['x-run-id']}/retry")
+        check_stream(events)
+        assert events[-1]["type"] == "final_complete", events[-1]
+        starts = [(e["step"]["name"], bool(e["step"]["metadata"].get("reused"))) for e in events
+                  if e["type"] == "step_start"]
+        assert starts[:3] == [("analyzing_question", True), ("select_datasource", True), ("connect_db", True)]
+        assert ("generate_sql", False) in starts  # written again, not reused
+        assert len(llm.chat_requests) > asked  # the model was asked for SQL again (then for the explanation)
+        sql = next(e for e in events if e["type"] == "step_complete" and e["stepId"] == "step_004")["result"]["data"]
+        assert "no_such_column" not in sql["sql"]
+        assert events[-1]["summary"]["output"]["rowCount"] == 3
+
+
+def test_edited_sql_runs_through_the_guard_and_is_recorded(server: Server, llm: OpenAIServer) -> None:
+    llm.responder = lambda messages: sql_reply(LIGHT)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        events, headers = ask(client, {"question": "total amount by region", "datasource_id": "shop"})
+        assert events[-1]["type"] == "final_complete"
+        edited = "SELECT region, COUNT(*) AS n FROM sales GROUP BY region ORDER BY region"
+        events, second = ask(client, {"sql": edited}, f"/api/chat/runs/{headers['x-run-id']}/sql")
+        check_stream(events)
+        assert events[-1]["type"] == "final_complete", events[-1]
+        starts = {e["step"]["name"]: bool(e["step"]["metadata"].get("reused")) for e in events if e["type"] == "step_start"}
+        assert starts["generate_sql"] is True and starts["execute_query"] is False  # writing skipped, the query ran
+        written = next(e for e in events if e["type"] == "step_complete" and e["stepId"] == "step_004")
+        assert written["result"]["data"]["sql"] == edited and written["result"]["data"]["edited"] is True
+        output = events[-1]["summary"]["output"]
+        assert output["sql"] == edited and output["columns"] == ["region", "n"] and output["rowCount"] == 3
+
+        # the guard applies: a write is refused, never run, and not sent to the model for repair
+        events, _ = ask(client, {"sql": "DELETE FROM sales"}, f"/api/chat/runs/{second['x-run-id']}/sql")
+        assert events[-1]["type"] == "stream_error" and events[-1]["error"]["code"] == "INSUFFICIENT_PERMISSIONS"
+        records = client.get(f"/api/chats/{headers['x-chat-id']}").json()["records"]
+        assert [r["kind"] for r in records] == ["ask", "edit", "edit"]
+        assert [r["status"] for r in records] == ["succeeded", "succeeded", "failed"]
+        # an older answer cannot be edited any more; a bad body is a 422
+        r = client.post(f"/api/chat/runs/{headers['x-run-id']}/sql", json={"sql": edited})
+        assert r.status_code == 409 and r.json()["code"] == "CHAT_MOVED_ON"
+        r = client.post(f"/api/chat/runs/{second['x-run-id']}/sql", json={"sql": ""})
+        assert r.status_code == 422

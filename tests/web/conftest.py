@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,7 +172,22 @@ new MutationObserver(record).observe(document, { subtree: true, childList: true,
 
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+    with new_page(browser) as pg:
+        yield pg
+
+
+@contextmanager
+def new_page(
+    browser: Any, *, width: int = 1400, height: int = 1000, locale: str = "zh-CN", mobile: bool = False
+) -> Iterator[Any]:
+    """A fresh browser context (viewport, browser language) with the step log installed; errors in ``.errors``."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        device_scale_factor=1,
+        locale=locale,
+        is_mobile=mobile,
+        has_touch=mobile,
+    )
     context.add_init_script(STEP_LOG_SCRIPT)
     pg = context.new_page()
     errors: list[str] = []
@@ -179,8 +195,10 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     pg.set_default_timeout(30_000)
     pg.errors = errors
-    yield pg
-    context.close()
+    try:
+        yield pg
+    finally:
+        context.close()
 
 
 @pytest.fixture

@@ -54,21 +54,36 @@ describe('StepProgress', () => {
     expect(w.find('[data-testid="cancel"]').attributes('disabled')).toBeUndefined()
   })
 
-  it('reaches 100% and disables cancel when the answer is done', () => {
+  it('reaches 100% and offers no cancel when the answer is done', () => {
     const state = stateAfter('success-zh.sse')
     const w = mount(StepProgress, { props: progressProps(state), global })
     expect(w.find('[data-testid="overall-progress"]').attributes('aria-valuenow')).toBe('100')
-    expect(w.find('[data-testid="cancel"]').attributes('disabled')).toBeDefined()
+    expect(w.find('[data-testid="overall-progress"]').text()).toBe('100%') // the label is the bar's value
+    expect(w.find('[data-testid="cancel"]').exists()).toBe(false)
     expect(w.find('[data-testid="current-step"]').exists()).toBe(false)
   })
 
-  it('a failed step: 失败 tag, its error, and retry emits the step id', async () => {
+  it('a failed step: 失败 tag; the error is said once, by ErrorDisplay, not again in the list', () => {
     const state = stateAfter('step-error.sse')
     const w = mount(StepProgress, { props: progressProps(state), global })
     expect(w.find('[data-step="step_002"] [data-testid="step-tag"]').text()).toBe('失败')
-    expect(w.find('[data-step="step_002"] .step-error').exists()).toBe(true)
-    await w.find('[data-testid="retry-failed"]').trigger('click')
-    expect(w.emitted('retry')).toEqual([['step_002']])
+    expect(w.find('.el-alert').exists()).toBe(false)
+    expect(w.find('[data-testid="retry-failed"]').exists()).toBe(false)
+    expect(w.find('[data-testid="cancel"]').exists()).toBe(false)
+  })
+
+  it('the overall bar never goes back when a repair sends the SQL step round again', async () => {
+    const state = reactive(stateAfter('success-zh.sse', midSql())) as RunState
+    const w = mount(StepProgress, { props: progressProps(state), global })
+    const value = () => Number(w.find('[data-testid="overall-progress"]').attributes('aria-valuenow'))
+    const before = value()
+    expect(before).toBeGreaterThan(40)
+    // A repair: the later steps go back to pending and the SQL step runs again from 0.
+    const sql = state.steps[3]
+    Object.assign(sql, { status: 'running', progress: 0, indeterminate: true, startedAt: Date.now() })
+    state.steps[2].status = 'pending'
+    await w.setProps(progressProps(state))
+    expect(value()).toBeGreaterThanOrEqual(before)
   })
 
   it('mounts the details of a step when it first opens, and keeps them when it closes', async () => {
@@ -136,7 +151,7 @@ describe('ErrorDisplay', () => {
     await w.setProps({ retrying: false })
     await retry.trigger('click')
     expect(w.emitted('retry')).toEqual([['step_005']])
-    await w.findAll('button').find((b) => b.text() === '查看详情')!.trigger('click')
+    await w.findAll('button').find((b) => b.text() === '技术细节')!.trigger('click')
     expect(w.find('.error-traceback').text()).toContain('Conversion Error')
   })
 
@@ -145,12 +160,12 @@ describe('ErrorDisplay', () => {
     expect(w.find('[data-testid="retry-step"]').exists()).toBe(false)
   })
 
-  it('global error: a result page with 重新开始', async () => {
+  it('global error: a result page with retry, and no second start-over button (Regenerate is below)', async () => {
     const w = mount(ErrorDisplay, { props: { globalError: { ...error, code: 'NETWORK_ERROR' as const } }, global })
     expect(w.find('.el-result').exists()).toBe(true)
-    await w.find('[data-testid="restart"]').trigger('click')
-    expect(w.find('[data-testid="restart"]').text()).toBe('重新开始')
-    expect(w.emitted('restart')).toHaveLength(1)
+    expect(w.find('[data-testid="restart"]').exists()).toBe(false)
+    await w.find('[data-testid="retry-global"]').trigger('click')
+    expect(w.emitted('retry')).toHaveLength(1)
   })
 })
 
@@ -185,6 +200,30 @@ describe('EnhancedChatMessage', () => {
     expect(String(w.emitted('copy')![0][0])).toContain('```sql')
     await w.find('[data-testid="regenerate"]').trigger('click')
     expect(w.emitted('regenerate')).toEqual([['m1']])
+  })
+
+  it('shows the interpretation readback above the result when the answer carries one', async () => {
+    const state = stateAfter('success-en.sse')
+    const plain = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    expect(plain.find('[data-testid="interpretation"]').exists()).toBe(false)
+    state.output = { ...state.output!, interpretation: 'flights per month in 2013, from the earlier question' } as typeof state.output
+    const w = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    const box = w.find('[data-testid="interpretation"]')
+    expect(box.text()).toContain('flights per month in 2013')
+    // above the explanation and the table
+    const html = w.html()
+    expect(html.indexOf('data-testid="interpretation"')).toBeLessThan(html.indexOf('data-testid="explanation"'))
+  })
+
+  it('a cancelled answer is a quiet note with Continue, not an error, and offers no cancel', () => {
+    const state = stateAfter('cancel.sse')
+    state.runId = state.runId ?? 'r1'
+    const w = mount(EnhancedChatMessage, { props: { message, run: fakeRun(state), config }, global })
+    expect(w.find('[data-testid="cancelled-note"]').exists()).toBe(true)
+    expect(w.find('[data-testid="resume"]').exists()).toBe(true)
+    expect(w.find('[data-testid="step-error"]').exists()).toBe(false)
+    expect(w.find('[data-testid="global-error"]').exists()).toBe(false)
+    expect(w.find('[data-testid="cancel"]').exists()).toBe(false)
   })
 
   it('says when the server capped the rows', async () => {

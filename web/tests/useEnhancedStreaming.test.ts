@@ -1,10 +1,14 @@
-import { describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { i18n } from '@/i18n'
 import { useEnhancedStreaming } from '@/composables/useEnhancedStreaming'
 import { events, fakeFetch, fixture, frames, jsonResponse, sseResponse } from './helpers'
 
 const RUN = (name: string) => events(name)[0].sessionId
 
 describe('useEnhancedStreaming', () => {
+  beforeEach(() => {
+    i18n.global.locale.value = 'zh-CN' // happy-dom's browser asks for English
+  })
   it('streams a recorded answer to the end and learns the chat and run ids', async () => {
     const { fetch, calls } = fakeFetch({
       'POST /api/chat/enhanced-question': () =>

@@ -148,6 +148,25 @@ export function useChat() {
     void refreshChats()
   }
 
+  /** Run edited SQL for a turn's question: a new turn below, recorded in the chat like any answer. */
+  async function runEditedSql(turnId: string, sql: string): Promise<void> {
+    const turn = turns.find((t) => t.id === turnId)
+    const from = turn?.run.state?.runId
+    if (!turn || !from || busy.value || sending) return
+    const run = markRaw(useEnhancedStreaming({ onChat }))
+    sending = true
+    let answered: Promise<void> | undefined
+    try {
+      answered = run.runEditedSql(from, turn.question, sql, turn.run.state?.locale ?? runLocale(), currentChatId.value)
+      await nextTask()
+      turns.push({ id: nextTurnId(), question: turn.question, createdAt: Date.now(), run: run as AnswerRun })
+    } finally {
+      sending = false
+    }
+    await answered
+    void refreshChats()
+  }
+
   async function regenerate(turnId: string): Promise<void> {
     const turn = turns.find((t) => t.id === turnId)
     if (!turn || busy.value) return
@@ -173,6 +192,7 @@ export function useChat() {
     deleteChat,
     ask,
     regenerate,
+    runEditedSql,
     isFinished,
   }
 }

@@ -10,7 +10,7 @@ import { computed, reactive, shallowRef } from 'vue'
 import { fetchEventSource, type EventSourceMessage } from '@microsoft/fetch-event-source'
 import type { ErrorInfo, ProtocolEvent, QuestionRequest, RetryRequest } from '@/api/protocol'
 import { ApiError, errorFrom, type FetchLike } from '@/api/http'
-import { i18n } from '@/i18n'
+import { i18n, type RunLocale } from '@/i18n'
 import {
   applyEvent,
   completedCount,
@@ -313,6 +313,18 @@ export function useEnhancedStreaming(options: StreamingOptions = {}) {
     }
   }
 
+  /**
+   * Run SQL the person edited, for the question of run `fromRunId`: a new answer (a new record in the same
+   * chat) whose writing step completes with the edited SQL; everything after it runs as usual.
+   */
+  async function runEditedSql(fromRunId: string, question: string, sql: string, locale: RunLocale, chatId?: string): Promise<void> {
+    if (busy.value) return
+    Object.assign(state, newRun(question, locale), { chatId })
+    state.status = 'connecting'
+    gate.reset()
+    await stream({ url: `/api/chat/runs/${encodeURIComponent(fromRunId)}/sql`, method: 'POST', body: { sql } })
+  }
+
   /** A new answer to the same question (a new run on the server). */
   async function regenerate(): Promise<void> {
     const runId = state.runId
@@ -364,6 +376,7 @@ export function useEnhancedStreaming(options: StreamingOptions = {}) {
     cancelStreaming,
     retryStep,
     regenerate,
+    runEditedSql,
     resume,
     dispose,
   }

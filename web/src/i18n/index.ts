@@ -13,7 +13,17 @@ function initialLocale(): UiLocale {
     const saved = localStorage.getItem(STORAGE_KEY)
     if (saved === 'zh-CN' || saved === 'en') return saved
   } catch {
-    /* storage unavailable: use the default */
+    /* storage unavailable: use the browser's language */
+  }
+  return browserLocale()
+}
+
+/** A first visit follows the browser's own language list: the first Chinese or English entry wins. */
+export function browserLocale(languages: readonly string[] = typeof navigator === 'undefined' ? [] : navigator.languages ?? [navigator.language]): UiLocale {
+  for (const lang of languages) {
+    const l = lang.toLowerCase()
+    if (l.startsWith('zh')) return 'zh-CN'
+    if (l.startsWith('en')) return 'en'
   }
   return 'zh-CN'
 }

@@ -29,6 +29,8 @@ export function runFromRecord(r: RecordOut, fallbackLocale: RunLocale): RunState
       step.skipped = s.status === 'skipped'
       step.progress = 100
       step.indeterminate = false
+    } else if (s.status === 'error' && (state.status === 'cancelled' || error?.code === 'CANCELLED')) {
+      step.status = 'cancelled' // stopped, not failed
     } else if (s.status === 'error') {
       step.status = 'error'
       step.error = error ?? undefined
