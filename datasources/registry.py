@@ -265,12 +265,21 @@ class Registry:
     def probe_config(self, config: DatasourceConfig, password: Secret | None = None) -> tuple[float, str]:
         """Connect to a server config that need not be saved; returns (latency in ms, server version).
 
+        Testing an edit of a registered connection without typing the password again uses the stored one, but
+        only for the same server and user: a stored password is never sent to a host it was not saved for.
+
         Raises:
             ConnectionFailed: the server refused the login or cannot be reached.
             InvalidDatasource: not a server config.
         """
         stored = self._checked_server(config)
-        conn = self._open_server(stored, password, use_store=False)
+        use_store = False
+        if password is None and stored.server is not None and not stored.server.password_env:
+            with contextlib.suppress(DatasourceNotFound):
+                saved = self.get(config.id).server
+                use_store = saved is not None and (saved.type, saved.host, saved.port, saved.user) == (
+                    stored.server.type, stored.server.host, stored.server.port, stored.server.user)
+        conn = self._open_server(stored, password, use_store=use_store)
         try:
             latency = conn.test()
             return latency, conn.server_version()

@@ -192,7 +192,8 @@ def parse_server_url(url: str, expected: ServerType | None = None) -> tuple[Serv
         password_env=env or "",
         options=options,
     )
-    secret = Secret(raw_password) if raw_password and not env else None
+    # the masked password a GET shows (``***``) sent back unchanged means "no new password": keep the stored one
+    secret = Secret(raw_password) if raw_password and not env and raw_password != MASK else None
     return spec, secret
 
 

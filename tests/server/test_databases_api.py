@@ -77,6 +77,19 @@ async def test_mysql_connection_lifecycle_never_returns_the_password(
     assert edited.status_code == 200, edited.text
     assert edited.json()["name"] == "Shop 2" and edited.json()["connection"]["hasPassword"] is True
     assert (await call("POST", "/api/datasources/shop/test")).json()["ok"] is True
+    # testing an unsaved edit without retyping the password uses the stored one, for the same server and user only
+    masked = connection["url"]
+    same = await call("POST", "/api/datasources/test", json={"id": "shop", "type": "mysql", "url": masked})
+    assert same.json()["ok"] is True, same.json()
+    other_host = masked.replace(MY_HOST, "localhost")
+    moved = await call("POST", "/api/datasources/test", json={"id": "shop", "type": "mysql", "url": other_host})
+    assert moved.json()["ok"] is False  # the stored password is not sent to a host it was not saved for
+    unsaved = await call("POST", "/api/datasources/test", json={"id": "other", "type": "mysql", "url": masked})
+    assert unsaved.json()["ok"] is False
+    # the masked URL of a GET sent back as is keeps the stored password
+    kept = await call("PUT", "/api/datasources/shop", json={"type": "mysql", "url": masked})
+    assert kept.status_code == 200 and kept.json()["connection"]["hasPassword"] is True
+    assert (await call("POST", "/api/datasources/shop/test")).json()["ok"] is True
     refreshed = await call("POST", "/api/datasources/shop/refresh")
     region = next(t for t in refreshed.json()["schema"]["tables"] if t["name"] == "region")
     assert region["description_en"] == "Sales regions"

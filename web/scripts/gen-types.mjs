@@ -32,9 +32,9 @@ try:
 except ImportError:
     pass  # the server is not there: only the event types
 else:
-    requests = [s.QuestionRequest, s.RetryRequest]
+    requests = [s.QuestionRequest, s.RetryRequest, s.DatabaseCreate]
     responses = [s.ChatOut, s.ChatDetail, s.RecordOut, s.StepOut, s.RecordData, s.DatasourceOut,
-                 s.DatasourceDetail, s.CancelResult, s.RunStatus]
+                 s.DatasourceDetail, s.CancelResult, s.RunStatus, s.TestResult]
     pairs = [(m, "validation") for m in requests] + [(m, "serialization") for m in responses]
     _, top = models_json_schema(pairs, by_alias=True, ref_template="#/$defs/{model}")
     defs = top["$defs"]

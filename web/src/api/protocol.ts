@@ -321,6 +321,7 @@ export interface ApiTypes {
   ChatOut: ChatOut
   Column: Column
   ConnectionOut: ConnectionOut
+  DatabaseCreate: DatabaseCreate
   DatasourceDetail: DatasourceDetail
   DatasourceOut: DatasourceOut
   DatasourceSchema: Schema
@@ -332,6 +333,7 @@ export interface ApiTypes {
   RunStatus: RunStatus
   StepOut: StepOut
   Table: Table
+  TestResult: TestResult
 }
 /**
  * The outcome of a cancel request.
@@ -465,6 +467,40 @@ export interface ConnectionOut {
    */
   url: string
   user: string
+}
+/**
+ * Register (or test, or edit) a PostgreSQL or MySQL/MariaDB database: a URL or discrete fields.
+ *
+ * Discrete fields override the matching parts of the URL. A password written as ``${NAME}`` is read from
+ * that environment variable when connecting; any other password goes to the 0600 secret store.
+ *
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "DatabaseCreate".
+ */
+export interface DatabaseCreate {
+  database?: string | null
+  description?: string
+  host?: string | null
+  /**
+   * 1-64 lower-case letters, digits, _ or -.
+   */
+  id?: string | null
+  name?: string
+  /**
+   * Empty or missing on an edit: keep the stored one.
+   */
+  password?: string | null
+  port?: number | null
+  /**
+   * PostgreSQL schemas (default: public).
+   */
+  schemas?: string[] | null
+  type: 'postgresql' | 'mysql'
+  /**
+   * postgresql://user:password@host:5432/db or mysql://...
+   */
+  url?: string | null
+  user?: string | null
 }
 /**
  * A datasource with its schema (tables, columns, descriptions).
@@ -609,4 +645,28 @@ export interface RunStatus {
   listeners: number
   runId: string
   status: string
+}
+/**
+ * The outcome of a connection test.
+ *
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TestResult".
+ */
+export interface TestResult {
+  /**
+   * DATABASE_CONNECTION_FAILED (or INVALID_DATASOURCE) when not ok.
+   */
+  code: string | null
+  id: string
+  latencyMs: number | null
+  message: string | null
+  ok: boolean
+  /**
+   * e.g. PostgreSQL 15.20, MariaDB 10.11.19, DuckDB 1.4.0.
+   */
+  serverVersion: string | null
+  /**
+   * What to check when not ok.
+   */
+  suggestion: string | null
 }
