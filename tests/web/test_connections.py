@@ -86,6 +86,8 @@ def test_add_test_ask_edit_refresh_delete_a_postgresql_database(
     table.wait_for()
     text = table.inner_text()
     assert "East" in text and "West" in text and "North" in text
+    # headers read as the database's comments say (COMMENT ON COLUMN), the SQL names stay in the tooltips
+    assert "Region name" in table.locator("thead").inner_text()
     shots("connections-05-answer-en")
     page.get_by_test_id("locale-switch").get_by_text("中文").click()
     answer = ask(page, "各地区名称的订单金额总和")

@@ -164,7 +164,7 @@ def test_edit_the_sql_and_run_it_again(browser: Any, offline_server: Server) -> 
         answer = last_answer(page)
         assert_answer_rendered(page)
         assert answer.locator(".grid tbody tr").count() == 2
-        assert "orders" in answer.locator(".grid thead").inner_text()
+        assert answer.locator('.grid thead [title="orders"]').count() == 1  # the SQL name; the header reads "Orders"
         assert "LIMIT 2" in answer.get_by_test_id("final-answer").get_by_test_id("sql-block").inner_text()
         assert page.get_by_test_id("message-assistant").count() == 2
         assert first.get_by_test_id("edit-sql").count() == 0  # only the latest answer can be edited
