@@ -263,6 +263,9 @@ class Builder:
             self.item_exprs[d.column] = item
             return item, name
         col = self.column(d.column)
+        if d.bucket == "quarter" and self._kind(d.column) == "number":  # a month number's quarter, 1-4
+            low = exp.IntDiv(this=exp.Paren(this=exp.Sub(this=col, expression=exp.Literal.number(1))), expression=exp.Literal.number(3))
+            return exp.Add(this=low, expression=exp.Literal.number(1)), "quarter"
         if d.bucket:
             return self.bucket(col, d.bucket), f"{d.bucket}"
         return col, name
@@ -321,6 +324,14 @@ class Builder:
                 alias += "_2"
             aliases.append(alias)
             select = select.select(exp.alias_(expr, alias, quoted=False), copy=False)
+        if intent.change == "diff" and dim_exprs and intent.measures:
+            # The change from the previous period: the first measure minus its value one group earlier.
+            first, _ = self.measure(intent.measures[0])
+            previous = exp.Window(
+                this=exp.Anonymous(this="LAG", expressions=[first.copy()]),
+                order=exp.Order(expressions=[exp.Ordered(this=dim_exprs[0].copy())]),
+            )
+            select = select.select(exp.alias_(exp.Sub(this=first, expression=previous), "change", quoted=False), copy=False)
         if not intent.dims and not intent.measures:
             cols: list[Element] = []
             main = self.schema.table(intent.main)

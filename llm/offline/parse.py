@@ -97,6 +97,7 @@ def find_cues(question: str, tokens: list[Token]) -> list[Cue]:
     _years_as_numbers(question, cues)
     cues = _order_statistics(question, cues)
     cues = _holidays(question, cues)
+    cues = _period_changes(question, cues)
     decades = [c for c in cues if c.kind == "decade"]
     cues = [
         c for c in cues if not (c.kind == "bucket:decade" and any(d.end >= c.end > d.start for d in decades))
@@ -132,6 +133,30 @@ def _holidays(question: str, cues: list[Cue]) -> list[Cue]:
         )
         if key is not None:
             found.append(Cue("holiday", m.start(), m.end(), m.group(0), lexicon.HOLIDAYS[key]))
+    if not found:
+        return cues
+    return [c for c in cues if not any(f.start < c.end and c.start < f.end for f in found)] + found
+
+
+_UNITS = "year|quarter|month|week|day"
+_PERIOD_CHANGE = re.compile(
+    rf"\b({_UNITS})[\s-]+(?:over|on)[\s-]+(?:{_UNITS})\b|\bfrom one ({_UNITS}) to the next\b"
+    rf"|\b(yoy|mom)\b|(同比|环比)(?:增长|变化|增减|涨跌)?",
+    re.IGNORECASE,
+)
+
+
+def _period_changes(question: str, cues: list[Cue]) -> list[Cue]:
+    """Period-over-period change: "year-over-year", "month over month", "from one month to the next", 同比, 环比.
+
+    The cue's value is the period (同比 compares with the year before, 环比 with the period before, so it
+    takes the grouping the question asks for, else the month). Cues inside the phrase ("over", "from") go.
+    """
+    found = []
+    for m in _PERIOD_CHANGE.finditer(question):
+        word = (m.group(1) or m.group(2) or m.group(3) or m.group(4) or "").lower()
+        unit = {"yoy": "year", "mom": "month", "同比": "year", "环比": ""}.get(word, word)
+        found.append(Cue("change", m.start(), m.end(), m.group(0), unit))
     if not found:
         return cues
     return [c for c in cues if not any(f.start < c.end and c.start < f.end for f in found)] + found

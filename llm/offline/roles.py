@@ -29,6 +29,9 @@ def _time_column(p: Parser, part: str) -> tuple[Element, str | None] | None:
             if name_lemmas(c.name) == [part] and c.kind in ("number", "text"):
                 return Element(t.name, c.name), None
         for c in t.columns:
+            if part == "quarter" and name_lemmas(c.name) == ["month"] and c.kind == "number":
+                return Element(t.name, c.name), "quarter"  # a quarter is three of the month numbers
+        for c in t.columns:
             if c.kind == "time":
                 return Element(t.name, c.name), part
         if part == "year":
@@ -84,6 +87,19 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 f"'{c.text}' → group by {found[0].label()}{' (' + bucket + ')' if bucket else ''}"
             )
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+
+    # Period-over-period change ("year-over-year", 环比): group by the period, then subtract the previous row.
+    for c in p.cues_of("change"):
+        unit = c.value or next((d.bucket or _calendar_name(d.column) for d in intent.dims), None) or "month"
+        found = _time_column(p, unit)
+        if found is None:
+            raise WriterError(f"'{c.text}': this datasource has no {unit} to compare by.", kind="not_understood")
+        if not any(d.column == found[0] for d in intent.dims):
+            intent.dims.insert(0, Dimension(found[0], found[1]))
+        intent.change = "diff"
+        intent.spans.append((c.start, c.end))
+        used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+        intent.trace.append(f"'{c.text}' → by {found[0].label()}, minus the previous {unit}")
 
     # "哪个月", "哪一年": the calendar word after "which" is grouped on (a lone character links to no column).
     for c in p.cues_of("which"):
@@ -184,7 +200,16 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         el, part = found
         op = "="
         cmp_cue = p.near_before(c.start, ("gt", "ge", "lt", "le"), window=1) or _own_comparator_after(p, c)
-        if cmp_cue is not None and c.kind == "year":
+        if c.kind == "year":
+            year_col = _named_year_column(
+                p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start
+            )
+            if year_col is not None and year_col[1] != el:  # "planes built before 1990": the year the noun names
+                used.add(year_col[0])
+                el, part = year_col[1], None
+        whole_month = c.kind == "month" and not p.cues_of("day") and not p.cues_of("holiday")
+        if cmp_cue is not None and (c.kind == "year" or whole_month and _adjacent(p, cmp_cue, c)):
+            # "since 2010", "before March", 3月以后: a comparison on the year or the month number
             op = ">=" if cmp_cue.text in ("since", "以来", "起") else _CMP[cmp_cue.kind]
             used_cues.add(id(cmp_cue))
         if c.kind in ("month", "day"):
@@ -536,6 +561,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             if counted_dims and counted_dims[0][0] is min((d[0] for d in dims), key=lambda m: m.start):
                 intent.count_groups = True
                 intent.trace.append(f"'{c.text} {counted_dims[0][0].text}' → count the groups that pass")
+            # "总利润为负的子类别有几个": the count asked at the end, right after the only grouping.
+            last = max((d[0] for d in dims), key=lambda m: m.start, default=None)
+            if last is None or last.end > c.start or len(dims) != 1 or p.q[c.end :].strip(" ？?。.！!"):
+                continue
+            if {t.text for t in p.gap_words(last.end, c.start)} <= {"有", "一共", "共", "总共"}:
+                intent.count_groups = True
+                intent.trace.append(f"'{last.text}…{c.text}' → count the groups that pass")
     if having:
         conds = [f for f in conds if all(f is not h for _, h in having)]
         dims = [(m, el, True) for m, el, _ in dims]
@@ -614,6 +646,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
 
     # "compare JFK and LGA", "horror vs comedies": several values of one column asked side by side are groups.
     if (p.has("compare") or _asks_each_value(p)) and not intent.dims:
+        _compare_groups(intent, value_filters)
+    elif intent.dims and (p.has("compare") or _EACH_VALUE.search(p.q)):
+        # "Consumer vs Corporate sales by region": the compared values split each group too.
         _compare_groups(intent, value_filters)
 
     # "the highest-grossing comedy": a superlative and its measure in front of a value noun rank those rows.
@@ -845,7 +880,7 @@ def _compare_groups(intent: Intent, value_filters: list[tuple[int, Filter]]) -> 
     """Group by the column whose values are compared, keeping only those values (items of a list column)."""
     by_column: dict[Element, list[Filter]] = {}
     for _, f in value_filters:
-        if f.op in ("in", "like"):
+        if f.op in ("in", "like") and all(d.column != f.column for d in intent.dims):
             by_column.setdefault(f.column, []).append(f)
     for el, filters in by_column.items():
         if filters[0].op == "in":
@@ -1094,6 +1129,35 @@ def _own_comparator_after(p: Parser, c: Cue) -> Cue | None:
         for n in p.cues
     )
     return None if owned else cmp_cue
+
+
+def _calendar_name(el: Element) -> str | None:
+    """The calendar part a column is named after (``month`` for flights.month), if any."""
+    lem = name_lemmas(el.column or "")
+    return lem[0] if len(lem) == 1 and lem[0] in lexicon.TIME_PARTS else None
+
+
+def _named_year_column(p: Parser, pos: int) -> tuple[int, Element] | None:
+    """A year column named by the words right before a year ("aircraft built in 1990" → planes.year)."""
+    reach = p.reachable()
+    for i, m in enumerate(p.mentions):
+        if m.end > pos or len(p.gap_words(m.end, pos)) > 1:
+            continue
+        for el, _ in m.elements:
+            if (
+                el.column is not None
+                and (el.table == p.main or el.table in reach)
+                and "year" in name_lemmas(el.column)
+                and p.col(el).kind == "number"
+            ):
+                return i, el
+    return None
+
+
+def _adjacent(p: Parser, a: Cue, b: Cue) -> bool:
+    """Whether two cues touch, with at most an article between ("before March", "since the 1st")."""
+    gap = p.q[a.end : b.start] if a.end <= b.start else p.q[b.end : a.start]
+    return gap.strip().lower() in ("", "the")
 
 
 def _dated(p: Parser, el: Element) -> bool:
