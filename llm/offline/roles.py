@@ -88,6 +88,23 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             )
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
 
+    # Text patterns: "cities starting with 'San'", "'Love' in the title", 片名以Star开头 → LIKE on a text column.
+    for c in p.cues_of("pattern"):
+        mode, literal, _ = c.value
+        matched = _pattern_column(p, c)
+        if matched is None:
+            raise WriterError(
+                f"'{c.text}': I could not tell which text column to match; name it (e.g. 'titles containing …').",
+                kind="not_understood",
+            )
+        idx, el, keep = matched
+        if not keep:
+            used.add(idx)
+        like = {"prefix": f"{literal}%", "suffix": f"%{literal}", "contains": f"%{literal}%"}[mode]
+        value_filters.append((c.start, Filter(el, "like", like)))
+        used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+        intent.trace.append(f"'{c.text}' → {el.label()} LIKE {like!r}")
+
     # Period-over-period change ("year-over-year", 环比): group by the period, then subtract the previous row.
     for c in p.cues_of("change"):
         unit = c.value or next((d.bucket or _calendar_name(d.column) for d in intent.dims), None) or "month"
@@ -210,7 +227,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         whole_month = c.kind == "month" and not p.cues_of("day") and not p.cues_of("holiday")
         if cmp_cue is not None and (c.kind == "year" or whole_month and _adjacent(p, cmp_cue, c)):
             # "since 2010", "before March", 3月以后: a comparison on the year or the month number
-            op = ">=" if cmp_cue.text in ("since", "以来", "起") else _CMP[cmp_cue.kind]
+            op = ">=" if cmp_cue.text in ("since", "以来", "起", "至今") else _CMP[cmp_cue.kind]
             used_cues.add(id(cmp_cue))
         if c.kind in ("month", "day"):
             same = next((f for f in intent.filters if f.column == el and f.part == part and f.op == "="), None)
@@ -759,6 +776,12 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         # "纽约市的订单数量和总利润", "number of flights and average delay": the count is a measure too.
         intent.measures.insert(0, Measure("count"))
         intent.trace.append(f"'{entity.text}' counted → COUNT(*) of {p.main}")
+    unit_sum = _counted_unit(p, count_cues)
+    if not intent.measures and unit_sum is not None:
+        # "一共卖出了多少件": a count in a column's own unit (订购数量（件）) is that column's total.
+        intent.measures.append(Measure("sum", unit_sum[1]))
+        intent.spans.append(unit_sum[0])
+        intent.trace.append(f"'{p.q[unit_sum[0][0] : unit_sum[0][1]]}' → SUM({unit_sum[1].label()})")
     if not intent.measures and (counting or intent.dims):
         intent.measures.append(Measure("count"))
         intent.trace.append(f"aggregate COUNT(*) of {p.main}")
@@ -1129,6 +1152,46 @@ def _own_comparator_after(p: Parser, c: Cue) -> Cue | None:
         for n in p.cues
     )
     return None if owned else cmp_cue
+
+
+def _pattern_column(p: Parser, c: Cue) -> tuple[int, Element, bool] | None:
+    """The text column a pattern matches: one named inside it ("in the title"), else the noun just before it.
+
+    The third item says whether the noun still asks for the rows or groups ("which cities start with …").
+    """
+    inside = [i for i, m in enumerate(p.mentions) if c.start <= m.start and m.end <= c.end]
+    before = sorted(
+        (i for i, m in enumerate(p.mentions) if m.end <= c.start and len(p.gap_words(m.end, c.start)) <= 2),
+        key=lambda i: -p.mentions[i].end,
+    )
+    for i in [*inside, *before]:
+        m = p.mentions[i]
+        texts = [el for el, _ in m.elements if el.column is not None and p.col(el).kind == "text"]
+        only_text = Mention(m.start, m.end, m.text, [(e, w) for e, w in m.elements if e in texts], [], m.lemmas)
+        el = p.pick(only_text, "dim") if texts else None
+        if el is None:
+            label = p.label_column(m.elements[0][0].table) if m.elements and m.elements[0][0].column is None else None
+            if label is None:
+                continue
+            el = Element(m.elements[0][0].table, label.name)  # "titles", "airports whose …": the name column
+        asker = p.near_before(m.start, ("which", "by"), window=0)
+        asked = i not in inside and asker is not None and asker.text != "whose"  # "airports whose name …" asks no name
+        # "cities whose name starts with San": the first noun of a question that aggregates nothing is listed.
+        asked = asked or (i == 0 and i not in inside and not p.has("count", *_AGG_CUES))
+        return i, el, asked
+    return None
+
+
+def _counted_unit(p: Parser, count_cues: list[Cue]) -> tuple[tuple[int, int], Element] | None:
+    """"多少件": a count word followed by the unit a numeric column of the main table is measured in."""
+    for c in count_cues:
+        tok = next((t for t in p.tokens if t.start == c.end and t.zh), None)
+        if tok is None:
+            continue
+        for col in p.table(p.main).columns:
+            if col.kind == "number" and (f"（{tok.text}）" in col.description_zh or f"({tok.text})" in col.description_zh):
+                return (tok.start, tok.end), Element(p.main, col.name)
+    return None
 
 
 def _calendar_name(el: Element) -> str | None:
