@@ -219,6 +219,8 @@ def account(
         if not _number_used(float(c.value), numbers):
             unplaced.append(c.text)  # "which 3 airlines" answered with one row: the 3 was dropped
     unplaced += _dropped_comparators(question, cues, intent)
+    if not any(f.op in ("between", "in") for f in intent.filters):
+        unplaced += [c.text for c in cues if c.kind == "range"]  # "through May" that became no range
     return placements, list(dict.fromkeys(unplaced))
 
 

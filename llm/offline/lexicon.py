@@ -593,6 +593,7 @@ CUES_EN: dict[str, tuple[str, ...]] = {
     "rows": ("their", "its", "along with", "together with", "alongside"),
     "eq": ("exactly", "equal to", "equals"),
     "between": ("between", "from"),
+    "range": ("through", "thru", "until", "till"),
     "percent": (
         "percentage",
         "percent",

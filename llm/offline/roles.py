@@ -17,6 +17,13 @@ _AGG_CUES = ("avg", "sum", "max", "min", "median", "quantile")
 _GROUP_CUES = ("by", "which", "top", "bottom", "bucket")
 
 
+# Words joining two months: True for a range ("March through May"), False for the two months themselves.
+_MONTH_JOINERS = {
+    **dict.fromkeys(("to", "through", "thru", "until", "till", "-", "–", "~", "到", "至"), True),
+    **dict.fromkeys(("and", "or", "和", "与", "或", ",", "、"), False),
+}
+
+
 def _overlaps(a: Mention | Cue, b: Mention | Cue) -> bool:
     return a.start < b.end and b.start < a.end
 
@@ -233,6 +240,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             same = next((f for f in intent.filters if f.column == el and f.part == part and f.op == "="), None)
             if same is not None and c.kind == "month" and same.value == c.value:
                 continue  # "March 10 and March 20": the month said twice
+            earlier = [x for x in p.cues if x.kind == "month" and x.end <= c.start]
+            joiner = p.q[earlier[-1].end : c.start].strip().lower() if earlier else ""
+            if same is not None and c.kind == "month" and whole_month and joiner in _MONTH_JOINERS:
+                # "from March through May", 3月到5月 → between; "March and April" → both months
+                low, high = sorted((same.value, c.value))
+                ranged = _MONTH_JOINERS[joiner] or p.near_before(earlier[-1].start, ("between",), window=0)
+                same.op, same.value, same.value2 = ("between", low, high) if ranged else ("in", [low, high], None)
+                intent.trace.append(f"'{c.text}' → {same.describe()}")
+                continue
             if same is not None and c.kind == "month":
                 raise WriterError(
                     f"'{c.text}': a date range across months is not something I can write yet.",
@@ -332,6 +348,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         phrase = p.q[min(comparator.start, n.start) : max(comparator.end, n.end)]
         op = {"neg": "<", "pos": ">"}.get(comparator.kind) or _CMP.get(comparator.kind, ">")
         counted_idx = _counted_rows_after(p, n)
+        if counted_idx is None and comparator is not n:
+            counted_idx = _counted_rows_before(p, comparator, n)
         if counted_idx is not None and comparator.kind != "between":
             used.add(counted_idx)
             used_cues.add(id(n))
@@ -359,6 +377,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             and unit != idx
             and n.kind not in ("neg", "pos")
             and not p.gap_words(n.end, p.mentions[unit].start)
+            and not _names_groups(p, p.mentions[unit], el)
         ):
             used.add(unit)  # "200 minutes", "300 seats": the unit word after the number
         if comparator.kind == "between":
@@ -1180,6 +1199,29 @@ def _pattern_column(p: Parser, c: Cue) -> tuple[int, Element, bool] | None:
         asked = asked or (i == 0 and i not in inside and not p.has("count", *_AGG_CUES))
         return i, el, asked
     return None
+
+
+def _counted_rows_before(p: Parser, comparator: Cue, n: Cue) -> int | None:
+    """"航班超过1000次": the rows named right before a comparator, counted by the classifier after the number."""
+    if n.kind != "number" or not float(n.value).is_integer() or comparator.end > n.start:
+        return None
+    after = next((t for t in p.tokens if t.start == n.end), None)
+    if after is None or after.text not in _CLASSIFIERS:
+        return None
+    j = next((j for j, mm in enumerate(p.mentions) if mm.end == comparator.start), None)
+    if j is None:
+        return None
+    picked = p.pick(p.mentions[j])
+    if picked is None or picked.column is not None:
+        return None
+    return j if picked.table == p.main or _one_to_one_table(p, picked.table) else None
+
+
+def _names_groups(p: Parser, m: Mention, compared: Element) -> bool:
+    """A text column named after a number ("超过10万的州") is what is counted or grouped, not the number's unit."""
+    if any(el == compared for el, _ in m.elements):
+        return False
+    return any(el.column is not None and p.col(el).kind == "text" for el, _ in m.elements)
 
 
 def _counted_unit(p: Parser, count_cues: list[Cue]) -> tuple[tuple[int, int], Element] | None:
