@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from datasources.schema import Column
 from llm.base import WriterError
 from llm.offline import lexicon
 from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
@@ -39,7 +40,7 @@ def _time_column(p: Parser, part: str) -> tuple[Element, str | None] | None:
             if part == "quarter" and name_lemmas(c.name) == ["month"] and c.kind == "number":
                 return Element(t.name, c.name), "quarter"  # a quarter is three of the month numbers
         for c in t.columns:
-            if c.kind == "time":
+            if c.kind == "time" or _text_date(p, c) and part in ("month", "day", "quarter", "dow"):
                 return Element(t.name, c.name), part
         if part == "year":
             for c in t.columns:
@@ -48,6 +49,20 @@ def _time_column(p: Parser, part: str) -> tuple[Element, str | None] | None:
         if name == p.main and part not in ("year", "month", "day", "decade"):
             break  # only calendar parts are looked up through a foreign key
     return None
+
+
+def _is_month_col(el: Element) -> bool:
+    return name_lemmas(el.column or "") == ["month"]
+
+
+def _text_date(p: Parser, c: Column) -> bool:
+    """A date kept as ISO text ("Release date as text YYYY-MM-DD"), whose parts SQLite's strftime reads."""
+    return (
+        p.schema.dialect == "sqlite"
+        and c.kind == "text"
+        and "yyyy-mm-dd" in c.description_en.lower()
+        and (c.distinct_count or 0) > 1
+    )
 
 
 def _one_to_one_table(p: Parser, other: str) -> bool:
@@ -241,7 +256,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             if same is not None and c.kind == "month" and same.value == c.value:
                 continue  # "March 10 and March 20": the month said twice
             earlier = [x for x in p.cues if x.kind == "month" and x.end <= c.start]
-            joiner = p.q[earlier[-1].end : c.start].strip().lower() if earlier else ""
+            # the words between the two months, without a year said with the first ("March 2005 through June")
+            joiner = re.sub(r"\d{4}年?|,", " ", p.q[earlier[-1].end : c.start]).strip().lower() if earlier else ""
             if same is not None and c.kind == "month" and whole_month and joiner in _MONTH_JOINERS:
                 # "from March through May", 3月到5月 → between; "March and April" → both months
                 low, high = sorted((same.value, c.value))
@@ -272,6 +288,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
         _date_verb_before(
             p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start, used
+        )
+
+    month_range = any(f.op in ("between", "in") and f.part == "month" or _is_month_col(f.column) and f.op in ("between", "in") for f in intent.filters)
+    years = [f for f in intent.filters if f.op == "between" and f.value != f.value2 and (f.part == "year" or "year" in name_lemmas(f.column.column or ""))]
+    if month_range and years:
+        raise WriterError(
+            "A range of months across several years is not something I can write yet.",
+            kind="not_understood",
+            suggestion="Ask for one year at a time (e.g. 'from March through June 2005').",
         )
 
     # Named periods: "summer", "first half of the year", "Q4", 上半年, 周末 → months or days of the week.
