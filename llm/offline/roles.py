@@ -708,8 +708,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     # "compare JFK and LGA", "horror vs comedies": several values of one column asked side by side are groups.
     if (p.has("compare") or _asks_each_value(p)) and not intent.dims:
         _compare_groups(intent, value_filters)
-    elif intent.dims and (p.has("compare") or _EACH_VALUE.search(p.q)):
-        # "Consumer vs Corporate sales by region": the compared values split each group too.
+    elif intent.dims:
+        # "Consumer vs Corporate sales by region", 各地区家具与科技类的利润: several named values of one column
+        # split each group too (the split answer holds their sum; the sum alone would hide the comparison).
         _compare_groups(intent, value_filters)
 
     # "the highest-grossing comedy": a superlative and its measure in front of a value noun rank those rows.
