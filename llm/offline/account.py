@@ -104,7 +104,7 @@ def _intent_elements(intent: Intent) -> tuple[set[Element], set[str]]:
 def _grain_after_superlative(question: str, m: Mention, cues: Sequence[Cue], schema: Schema) -> bool:
     """A calendar noun right after a superlative ("the windiest days") names the rows ranked, not a column."""
     if not m.elements or not any(
-        c.kind in ("max", "min") and question[c.end : m.start].strip() == "" for c in cues
+        c.kind in ("max", "min") and c.end <= m.start and question[c.end : m.start].strip() == "" for c in cues
     ):
         return False
     for el, _ in m.elements:
@@ -219,12 +219,23 @@ def account(
         if not _number_used(float(c.value), numbers):
             unplaced.append(c.text)  # "which 3 airlines" answered with one row: the 3 was dropped
     unplaced += _dropped_comparators(question, cues, intent)
+    for c in cues:  # "the most miles in total" answered with an average: the total was dropped
+        wanted = _AGG_CUE_MEANS.get(c.text) if c.kind in ("sum", "avg") else None
+        if wanted is not None and not aggs & wanted and not intent.count_groups:
+            unplaced.append(c.text)
     if not any(f.op in ("between", "in") for f in intent.filters):
         unplaced += [c.text for c in cues if c.kind == "range"]  # "through May" that became no range
     return placements, list(dict.fromkeys(unplaced))
 
 
 _COMPARATORS = frozenset({"gt", "ge", "lt", "le"})
+_TOTALS = frozenset({"sum", "count", "count_distinct", "share", "pct", "ratio", "avg_count"})
+_AVERAGES = frozenset({"avg", "avg_count", "ratio"})
+# Aggregate words that name one aggregate (not "overall", "combined", 一共, which also frame counts and averages).
+_AGG_CUE_MEANS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("total", "in total", "sum", "总", "总和", "总额", "合计", "总计"), _TOTALS),
+    **dict.fromkeys(("average", "avg", "mean", "on average", "平均", "均值", "平均值", "平均数"), _AVERAGES),
+}
 
 
 def _dropped_comparators(question: str, cues: Sequence[Cue], intent: Intent) -> list[str]:

@@ -564,6 +564,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 labels[id(m)] = Element(via.ref_table, label.name)
         else:
             after_agg = p.near_after(m.end, ("sum", "avg", "median", "quantile"), window=0)
+            if agg_cue is not None and agg_cue.kind in ("max", "min") and after_agg is not None:
+                agg_cue = after_agg  # "the most miles in total": ranked by the total, not by the maximum
             measures.append((m, el, agg_cue or after_agg))
 
     measures.extend(cond_measures)
