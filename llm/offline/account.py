@@ -219,6 +219,13 @@ def account(
         if not _number_used(float(c.value), numbers):
             unplaced.append(c.text)  # "which 3 airlines" answered with one row: the 3 was dropped
     unplaced += _dropped_comparators(question, cues, intent)
+    measured = {m.column for m in intent.measures if m.column is not None}
+    for c in cues:  # "how many hours did it rain" answered with an average rainfall: nothing was counted
+        if c.text != "how many" or aggs & _COUNTS or intent.count_groups:
+            continue
+        named = next((m for m in mentions if m.start >= c.end and not question[c.end : m.start].strip()), None)
+        if named is None or not any(el in measured for el, _ in named.elements):
+            unplaced.append(c.text)  # "how many seats" averaged per plane is fine: the seats are the measure
     for c in cues:  # "the most miles in total" answered with an average: the total was dropped
         wanted = _AGG_CUE_MEANS.get(c.text) if c.kind in ("sum", "avg") else None
         if wanted is not None and not aggs & wanted and not intent.count_groups:
@@ -231,6 +238,7 @@ def account(
 _COMPARATORS = frozenset({"gt", "ge", "lt", "le"})
 _TOTALS = frozenset({"sum", "count", "count_distinct", "share", "pct", "ratio", "avg_count"})
 _AVERAGES = frozenset({"avg", "avg_count", "ratio"})
+_COUNTS = frozenset({"count", "count_distinct", "avg_count", "pct", "share"})
 # Aggregate words that name one aggregate (not "overall", "combined", 一共, which also frame counts and averages).
 _AGG_CUE_MEANS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("total", "in total", "sum", "总", "总和", "总额", "合计", "总计"), _TOTALS),

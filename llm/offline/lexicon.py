@@ -621,7 +621,18 @@ CUES_EN: dict[str, tuple[str, ...]] = {
     ),
     "list": ("list", "show", "give", "display", "find", "get", "name", "tell", "see"),
     "trend": ("trend", "over time", "evolution", "change"),
-    "compare": ("compare", "comparing", "comparison", "vs", "vs.", "versus", "against", "side by side"),
+    "compare": (
+        "compare",
+        "comparing",
+        "comparison",
+        "vs",
+        "vs.",
+        "versus",
+        "against",
+        "side by side",
+        "compared with",
+        "compared to",
+    ),
 }
 
 CUES_ZH: dict[str, tuple[str, ...]] = {

@@ -309,6 +309,16 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 kind="not_understood",
             )
         el, as_part = found
+        split_days = part == "dow" and any(d.column == el and d.bucket == "weekday" for d in intent.dims)
+        if split_days and (p.has("compare") or _EACH_VALUE.search(p.q)) or any(
+            f.column == el and f.part == as_part and f.op in ("in", "between") for f in intent.filters
+        ):
+            raise WriterError(
+                f"'{c.text}': comparing two periods side by side (weekends vs weekdays, summer vs winter) is not "
+                "something I can write yet.",
+                kind="not_understood",
+                suggestion="Ask about one period at a time.",
+            )
         values = sorted(covered)
         contiguous = values == list(range(values[0], values[-1] + 1))
         f = (
@@ -699,6 +709,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         dim_label = labels.get(id(m))
         if grouped or bare_group:
             prev_dim_end = m.end
+            if _dated(p, el) and any(d.bucket or _calendar_name(d.column) for d in intent.dims):
+                # "每年各上映了多少部": the release verb of rows already grouped by a period, not its raw date
+                intent.spans.append((m.start, m.end))
+                continue
             if not any(d.column == el for d in intent.dims):
                 dim_mentions[el] = m
                 intent.dims.append(Dimension(el, None, dim_label))
