@@ -777,7 +777,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         intent.measures.append(Measure(agg, el))
         if agg == "quantile" and cue is not None:
             intent.measures[-1].fraction = float(cue.value)
-        if agg in ("median", "quantile") and p.schema.dialect == "sqlite":
+        if agg in ("median", "quantile") and p.schema.dialect == "sqlite" and (
+            agg == "quantile" or intent.dims or len(measures) > 1 or having
+        ):  # one median over all the rows is written without MEDIAN (the builder sorts and takes the middle)
             raise WriterError(
                 f"'{cue.text if cue is not None else agg}': this datasource is SQLite, which has no median or "
                 "percentile function, so I would have to answer with an average instead; I did not.",
