@@ -690,7 +690,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 ),
                 None,
             )
-        if counted is not None and not p.near_before(counted[0].start, ("by",), window=1):
+        grouped_too = counted is not None and any(d[1] == counted[1] for d in dims if d is not counted)
+        if grouped_too and counted is not None:
+            # "number of planes built after 2005 by manufacturer": a column counted distinct within its own
+            # groups is always 1, so the noun names the rows counted, not the column.
+            dims.remove(counted)
+            intent.spans.append((counted[0].start, counted[0].end))
+        elif counted is not None and not p.near_before(counted[0].start, ("by",), window=1):
             count_distinct = counted[1]
             dims.remove(counted)
 
@@ -1227,7 +1233,10 @@ def _pattern_column(p: Parser, c: Cue) -> tuple[int, Element, bool] | None:
         (i for i, m in enumerate(p.mentions) if m.end <= c.start and len(p.gap_words(m.end, c.start)) <= 2),
         key=lambda i: -p.mentions[i].end,
     )
-    for i in [*inside, *before]:
+    after = [  # 以S开头的州: in Chinese the noun follows
+        i for i, m in enumerate(p.mentions) if m.start >= c.end and len(p.gap_words(c.end, m.start)) == 0
+    ][:1]
+    for i in [*inside, *before, *after]:
         m = p.mentions[i]
         texts = [el for el, _ in m.elements if el.column is not None and p.col(el).kind == "text"]
         only_text = Mention(m.start, m.end, m.text, [(e, w) for e, w in m.elements if e in texts], [], m.lemmas)
