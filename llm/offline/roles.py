@@ -1111,6 +1111,10 @@ def _cond_target(p: Parser, n: Cue, used_cues: set[int]) -> tuple[int, Element] 
 def _unit_target(p: Parser, n: Cue) -> tuple[int, Element] | None:
     """No column named, but a time unit points at the main table's duration: "longer than 3 hours"."""
     nxt = next((t.text for t in p.tokens if t.start >= n.end), "")
+    if n.kind == "number" and nxt and not nxt.isascii():  # "10件": the column measured in 件 (订购数量（件）)
+        units = [c for c in p.table(p.main).columns if c.kind == "number" and f"（{nxt}）" in c.description_zh]
+        if len(units) == 1:
+            return -1, Element(p.main, units[0].name)
     if n.kind != "number_hours" and nxt not in _UNIT_WORDS:
         return None
     best: tuple[int, Element] | None = None
@@ -1250,6 +1254,13 @@ def _pattern_column(p: Parser, c: Cue) -> tuple[int, Element, bool] | None:
         asked = i not in inside and asker is not None and asker.text != "whose"  # "airports whose name …" asks no name
         # "cities whose name starts with San": the first noun of a question that aggregates nothing is listed.
         asked = asked or (i == 0 and i not in inside and not p.has("count", *_AGG_CUES))
+        # "how many cities start with 'San'", 包含York的城市有几个: the noun is counted (distinct), not the rows
+        counted = p.near_before(m.start, ("count",), window=0, max_between=0) is not None or any(
+            c2.start >= m.end and {t.text for t in p.gap_words(m.end, c2.start)} <= {"有", "一共", "共", "总共"}
+            for c2 in p.cues_of("count")
+        )
+        label = p.label_column(el.table)
+        asked = asked or (counted and i not in inside and (label is None or label.name != el.column))
         return i, el, asked
     return None
 
