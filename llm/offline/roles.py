@@ -19,9 +19,10 @@ _GROUP_CUES = ("by", "which", "top", "bottom", "bucket")
 
 
 # Words joining two months: True for a range ("March through May"), False for the two months themselves.
-_MONTH_JOINERS = {
+_MONTH_JOINERS: dict[str, bool | None] = {
     **dict.fromkeys(("to", "through", "thru", "until", "till", "-", "–", "~", "到", "至"), True),
     **dict.fromkeys(("and", "or", "和", "与", "或", ",", "、"), False),
+    **dict.fromkeys(("vs", "vs.", "versus", "compared with", "compared to", "对比", "相比"), None),
 }
 
 
@@ -264,6 +265,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 ranged = _MONTH_JOINERS[joiner] or p.near_before(earlier[-1].start, ("between",), window=0)
                 same.op, same.value, same.value2 = ("between", low, high) if ranged else ("in", [low, high], None)
                 intent.trace.append(f"'{c.text}' → {same.describe()}")
+                if _MONTH_JOINERS[joiner] is None and not any(d.column == el for d in intent.dims):
+                    intent.dims.append(Dimension(el, part))  # "May vs June": one group per month
+                    intent.trace.append(f"'{joiner}' → group by {el.label()}")
                 continue
             if same is not None and c.kind == "month":
                 raise WriterError(
