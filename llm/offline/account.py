@@ -17,7 +17,7 @@ from llm.offline import lexicon
 from llm.offline.intent import Intent
 from llm.offline.linking import Element, Mention
 from llm.offline.parse import Cue
-from llm.offline.text import Token
+from llm.offline.text import Token, name_lemmas
 
 # Words that carry no constraint of their own: question frames, politeness, copulas, and verbs that only
 # restate the rows ("flights that left", "products we sold", "movies that came out").
@@ -93,11 +93,26 @@ def _intent_elements(intent: Intent) -> tuple[set[Element], set[str]]:
         cols.add(hf.column)
         if hm.column is not None:
             cols.add(hm.column)
-    cols.update(intent.select)
+    if not intent.measures and not intent.dims or intent.partition:
+        cols.update(intent.select)  # listed columns are output only when nothing is aggregated
     if intent.order_column is not None:
         cols.add(intent.order_column)
     tables = {intent.main} | {c.table for c in cols}
     return cols, tables
+
+
+def _grain_after_superlative(question: str, m: Mention, cues: Sequence[Cue], schema: Schema) -> bool:
+    """A calendar noun right after a superlative ("the windiest days") names the rows ranked, not a column."""
+    if not m.elements or not any(
+        c.kind in ("max", "min") and c.end <= m.start and question[c.end : m.start].strip() == "" for c in cues
+    ):
+        return False
+    for el, _ in m.elements:
+        table = schema.table(el.table)
+        col = table.column(el.column) if table is not None and el.column is not None else None
+        if col is None or not (col.kind == "time" or set(name_lemmas(col.name)) & set(lexicon.TIME_PARTS)):
+            return False
+    return True
 
 
 def _covered(tok: Token, spans: Iterable[tuple[int, int]]) -> bool:
@@ -155,6 +170,8 @@ def account(
             placements.append(Placement(m.text, "value", f"{value.table}.{value.column} = {value.value!r}"))
         elif hit is not None:
             placements.append(Placement(m.text, "table" if hit.column is None else "column", hit.label()))
+        elif _grain_after_superlative(question, m, cues, schema):
+            placements.append(Placement(m.text, "grain"))  # "the windiest days": the rows compared, by time
         else:
             continue
         realized.append((m.start, m.end))
@@ -162,12 +179,20 @@ def account(
     placements.extend(Placement(c.text, "cue:" + c.kind) for c in cues)
     realized += intent.spans
     codes = [m for m in mentions if m.values and m.text.isupper() and (m.start, m.end) in realized]
+    # A word of a mention that named a column the intent does not use was dropped, even when the table's
+    # description also says it ("year-over-year" answered without the year, "list a production company").
+    dropped_columns = [
+        (m.start, m.end)
+        for m in mentions
+        if (m.start, m.end) not in realized and any(el.column is not None for el, _ in m.elements)
+    ]
     unplaced: list[str] = []
     for tok in tokens:
         if _overlapped(tok, realized) or _covered(tok, cue_spans):
             continue
         text = tok.text
-        if (tok.zh and len(text) >= 2 and text in scope_zh) or (not tok.zh and text in scope_en):
+        in_scope = (tok.zh and len(text) >= 2 and text in scope_zh) or (not tok.zh and text in scope_en)
+        if in_scope and not _overlapped(tok, dropped_columns):
             continue  # "flights from New York", 纽约: the table's own scope
         if text in PLACE_ACRONYMS and set(PLACE_ACRONYMS[text].split()) <= scope_en:
             continue
@@ -193,10 +218,50 @@ def account(
             continue  # "PG-13": a number inside a value is the value
         if not _number_used(float(c.value), numbers):
             unplaced.append(c.text)  # "which 3 airlines" answered with one row: the 3 was dropped
+    unplaced += _dropped_comparators(question, cues, intent)
+    measured = {m.column for m in intent.measures if m.column is not None}
+    for c in cues:  # "how many hours did it rain" answered with an average rainfall: nothing was counted
+        if c.text != "how many" or aggs & _COUNTS or intent.count_groups:
+            continue
+        named = next((m for m in mentions if m.start >= c.end and not question[c.end : m.start].strip()), None)
+        if named is None or not any(el in measured for el, _ in named.elements):
+            unplaced.append(c.text)  # "how many seats" averaged per plane is fine: the seats are the measure
+    for c in cues:  # "the most miles in total" answered with an average: the total was dropped
+        wanted = _AGG_CUE_MEANS.get(c.text) if c.kind in ("sum", "avg") else None
+        if wanted is not None and not aggs & wanted and not intent.count_groups:
+            unplaced.append(c.text)
+    if not any(f.op in ("between", "in") for f in intent.filters):
+        unplaced += [c.text for c in cues if c.kind == "range"]  # "through May" that became no range
     return placements, list(dict.fromkeys(unplaced))
 
 
-def _intent_numbers(intent: Intent) -> list[float]:
+_COMPARATORS = frozenset({"gt", "ge", "lt", "le"})
+_TOTALS = frozenset({"sum", "count", "count_distinct", "share", "pct", "ratio", "avg_count"})
+_AVERAGES = frozenset({"avg", "avg_count", "ratio"})
+_COUNTS = frozenset({"count", "count_distinct", "avg_count", "pct", "share"})
+# Aggregate words that name one aggregate (not "overall", "combined", 一共, which also frame counts and averages).
+_AGG_CUE_MEANS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("total", "in total", "sum", "总", "总和", "总额", "合计", "总计"), _TOTALS),
+    **dict.fromkeys(("average", "avg", "mean", "on average", "平均", "均值", "平均值", "平均数"), _AVERAGES),
+}
+
+
+def _dropped_comparators(question: str, cues: Sequence[Cue], intent: Intent) -> list[str]:
+    """Comparators written against a number that the intent compares only for equality ("before March" as month = 3)."""
+    compared = _intent_numbers(intent, inequalities_only=True)
+    numbers = [c for c in cues if c.kind in _NUMBER_CUES | {"decade"} and isinstance(c.value, int | float)]
+    out: list[str] = []
+    for c in cues:
+        if c.kind not in _COMPARATORS:
+            continue
+        for n in numbers:
+            gap = question[c.end : n.start] if c.end <= n.start else question[n.end : c.start]
+            if gap.strip().lower() in ("", "the") and not _number_used(float(n.value), compared):
+                out.append(c.text)
+    return out
+
+
+def _intent_numbers(intent: Intent, inequalities_only: bool = False) -> list[float]:
     out: list[float] = []
 
     def add(v: object) -> None:
@@ -208,14 +273,16 @@ def _intent_numbers(intent: Intent) -> list[float]:
             for x in v:
                 add(x)
 
-    if intent.limit is not None:
+    if intent.limit is not None and not inequalities_only:
         out.append(float(intent.limit))
     filters = [*intent.filters, *(hf for _, hf in intent.having)]
     for m in intent.measures:
         filters += m.condition
-        if m.scale != 1:
+        if m.scale != 1 and not inequalities_only:
             out.append(float(m.scale))
     for f in filters:
+        if inequalities_only and f.op not in (">", ">=", "<", "<=", "between"):
+            continue
         add(f.value)
         add(f.value2)
         if isinstance(f.value, list):

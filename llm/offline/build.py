@@ -263,6 +263,9 @@ class Builder:
             self.item_exprs[d.column] = item
             return item, name
         col = self.column(d.column)
+        if d.bucket == "quarter" and self._kind(d.column) == "number":  # a month number's quarter, 1-4
+            low = exp.IntDiv(this=exp.Paren(this=exp.Sub(this=col, expression=exp.Literal.number(1))), expression=exp.Literal.number(3))
+            return exp.Add(this=low, expression=exp.Literal.number(1)), "quarter"
         if d.bucket:
             return self.bucket(col, d.bucket), f"{d.bucket}"
         return col, name
@@ -285,6 +288,34 @@ class Builder:
                 return Element(t.name, c.name)
         return None
 
+    def _sqlite_median(self) -> exp.Select:
+        """SQLite has no MEDIAN: average the one or two middle values of the sorted, non-NULL column."""
+        measure = self.intent.measures[0]
+        assert measure.column is not None
+        self.intent.measures = [Measure("count", measure.column)]
+        counted = self.build()  # the same FROM, joins and WHERE, counting the column's values
+        self.intent.measures = [measure]
+        col = self.column(measure.column)
+        count = exp.Count(this=col.copy())
+        counted.set("expressions", [count.copy()])
+        middle = counted.copy()
+        middle.set("expressions", [col.copy()])
+        middle = middle.where(exp.Not(this=exp.Is(this=col.copy(), expression=exp.Null())), copy=False)
+        middle = middle.order_by(col.copy(), copy=False)
+        n = counted.copy()
+        rows = exp.Sub(this=exp.Literal.number(2), expression=exp.Mod(this=exp.Subquery(this=n), expression=exp.Literal.number(2)))
+        skip = counted.copy()
+        skip.set("expressions", [exp.Div(this=exp.Paren(this=exp.Sub(this=count.copy(), expression=exp.Literal.number(1))), expression=exp.Literal.number(2), typed=True)])
+        middle.set("limit", exp.Limit(expression=exp.Paren(this=rows)))  # parenthesised: sqlglot reads it back
+        middle.set("offset", exp.Offset(expression=exp.Subquery(this=skip)))
+        name = _alias_name(measure.column.column or "")
+        value = exp.Column(this=_ident(measure.column.column or ""))
+        return (
+            exp.Select()
+            .select(exp.alias_(exp.Avg(this=value), f"median_{name}", quoted=False), copy=False)
+            .from_(exp.Subquery(this=middle, alias=exp.TableAlias(this=_ident("middle_values"))), copy=False)
+        )
+
     def build(self) -> exp.Select:
         """The SELECT statement."""
         intent = self.intent
@@ -294,6 +325,8 @@ class Builder:
             return self._average_of_counts()
         if intent.partition:
             return self._ranked_within()
+        if self.dialect == "sqlite" and [m.agg for m in intent.measures] == ["median"] and not intent.dims:
+            return self._sqlite_median()
         self.qualify = self._needs_join()
         select = exp.Select()
         group: list[exp.Expression] = []
@@ -321,6 +354,14 @@ class Builder:
                 alias += "_2"
             aliases.append(alias)
             select = select.select(exp.alias_(expr, alias, quoted=False), copy=False)
+        if intent.change == "diff" and dim_exprs and intent.measures:
+            # The change from the previous period: the first measure minus its value one group earlier.
+            first, _ = self.measure(intent.measures[0])
+            previous = exp.Window(
+                this=exp.Anonymous(this="LAG", expressions=[first.copy()]),
+                order=exp.Order(expressions=[exp.Ordered(this=dim_exprs[0].copy())]),
+            )
+            select = select.select(exp.alias_(exp.Sub(this=first, expression=previous), "change", quoted=False), copy=False)
         if not intent.dims and not intent.measures:
             cols: list[Element] = []
             main = self.schema.table(intent.main)

@@ -21,6 +21,7 @@ from llm.offline.linking import Element, Mention, ValueRef, is_list_column
 from llm.offline.text import Token, name_lemmas, parse_number
 
 _CLASSIFIERS = "个名家部架条位种只次"
+_CURRENCIES = frozenset({"美元", "元", "块", "块钱", "dollars", "dollar", "usd", "bucks"})
 _ZH_MAGNITUDES = {"万": 10_000, "亿": 100_000_000}
 _NUM_RE = re.compile(
     r"^(\d+(?:,\d{3})*(?:\.\d+)?%?|[零〇一二两三四五六七八九十百千万]+)[" + _CLASSIFIERS + r"]?$"
@@ -97,6 +98,8 @@ def find_cues(question: str, tokens: list[Token]) -> list[Cue]:
     _years_as_numbers(question, cues)
     cues = _order_statistics(question, cues)
     cues = _holidays(question, cues)
+    cues = _period_changes(question, cues)
+    cues = _text_patterns(question, cues)
     decades = [c for c in cues if c.kind == "decade"]
     cues = [
         c for c in cues if not (c.kind == "bucket:decade" and any(d.end >= c.end > d.start for d in decades))
@@ -132,6 +135,69 @@ def _holidays(question: str, cues: list[Cue]) -> list[Cue]:
         )
         if key is not None:
             found.append(Cue("holiday", m.start(), m.end(), m.group(0), lexicon.HOLIDAYS[key]))
+    if not found:
+        return cues
+    return [c for c in cues if not any(f.start < c.end and c.start < f.end for f in found)] + found
+
+
+_Q_OPEN, _Q_CLOSE = "'\"‘“「", "'\"’”」"
+_QUOTED = rf"[{_Q_OPEN}]([^{_Q_OPEN}{_Q_CLOSE}]+)[{_Q_CLOSE}]"
+_LITERAL = rf"(?:{_QUOTED}|([A-Z][A-Za-z0-9.&-]*))"  # quoted text, or one capitalised word
+_IN_FIELD = r"(?:\s+(?i:in|within)\s+(?i:the|their|its|his|her)\s+\w+)?"
+_TEXT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("prefix", re.compile(rf"(?i:\b(?:start|starts|starting|begin|begins|beginning)\s+with)\s+{_LITERAL}")),
+    ("suffix", re.compile(rf"(?i:\b(?:end|ends|ending)\s+(?:in|with))\s+{_LITERAL}")),
+    (
+        "contains",
+        re.compile(
+            rf"(?i:\b(?:contain|contains|containing|include|includes|including|mention|mentions|mentioning"
+            rf"|with|has|have|having)\s+(?:the\s+(?:word|words|text|string)\s+)?){_QUOTED}{_IN_FIELD}"
+        ),
+    ),
+    ("contains", re.compile(rf"{_QUOTED}(?=\s+(?i:in|within)\s+(?i:the|their|its)\s+\w+){_IN_FIELD}")),
+    ("prefix", re.compile(rf"(?:名字|名称)?以\s*(?:{_QUOTED}|([^\s{_Q_OPEN}]+?))\s*(?:开头|打头|开始的|起头)")),
+    ("suffix", re.compile(rf"(?:名字|名称)?以\s*(?:{_QUOTED}|([^\s{_Q_OPEN}]+?))\s*(?:结尾|结束)")),
+    ("contains", re.compile(rf"(?:包含|含有|带有|包括)\s*(?:{_QUOTED}|([A-Za-z][A-Za-z0-9.&-]*(?: [A-Za-z][A-Za-z0-9.&-]*)*))")),
+)
+
+
+def _text_patterns(question: str, cues: list[Cue]) -> list[Cue]:
+    """Text matched by pattern: "starts with 'San'", "ending in 'ville'", "'Love' in the title", 以New开头, 包含"Star".
+
+    The cue's value is ``(mode, literal, (start, end) of the literal)``; cues inside the phrase go.
+    """
+    found: list[Cue] = []
+    for mode, pattern in _TEXT_PATTERNS:
+        for m in pattern.finditer(question):
+            group = 1 if m.group(1) is not None else 2
+            if m.group(group) is None or any(f.start < m.end() and m.start() < f.end for f in found):
+                continue
+            literal = m.group(group).strip()
+            found.append(Cue("pattern", m.start(), m.end(), m.group(0), (mode, literal, m.span(group))))
+    if not found:
+        return cues
+    return [c for c in cues if not any(f.start < c.end and c.start < f.end for f in found)] + found
+
+
+_UNITS = "year|quarter|month|week|day"
+_PERIOD_CHANGE = re.compile(
+    rf"\b({_UNITS})[\s-]+(?:over|on)[\s-]+(?:{_UNITS})\b|\bfrom one ({_UNITS}) to the next\b"
+    rf"|\b(yoy|mom)\b|(同比|环比)(?:增长|变化|增减|涨跌)?",
+    re.IGNORECASE,
+)
+
+
+def _period_changes(question: str, cues: list[Cue]) -> list[Cue]:
+    """Period-over-period change: "year-over-year", "month over month", "from one month to the next", 同比, 环比.
+
+    The cue's value is the period (同比 compares with the year before, 环比 with the period before, so it
+    takes the grouping the question asks for, else the month). Cues inside the phrase ("over", "from") go.
+    """
+    found = []
+    for m in _PERIOD_CHANGE.finditer(question):
+        word = (m.group(1) or m.group(2) or m.group(3) or m.group(4) or "").lower()
+        unit = {"yoy": "year", "mom": "month", "同比": "year", "环比": ""}.get(word, word)
+        found.append(Cue("change", m.start(), m.end(), m.group(0), unit))
     if not found:
         return cues
     return [c for c in cues if not any(f.start < c.end and c.start < f.end for f in found)] + found
@@ -220,6 +286,12 @@ def _number_cues(question: str, tokens: list[Token], i: int, cues: list[Cue]) ->
     if nxt in _ZH_MAGNITUDES and not tok.zh:  # "5亿", "3000万": a Chinese magnitude after digits
         cues.append(Cue("number", tok.start, tokens[i + 1].end, tok.text + nxt, value * _ZH_MAGNITUDES[nxt]))
         return
+    if nxt[:1] in _ZH_MAGNITUDES and nxt[1:] in _CURRENCIES and not tok.zh:  # "100万美元": jieba keeps 万美元 whole
+        cues.append(Cue("number", tok.start, tokens[i + 1].end, tok.text + nxt, value * _ZH_MAGNITUDES[nxt[:1]]))
+        return
+    if nxt in _CURRENCIES and not tok.zh and not (value.is_integer() and 1900 <= value <= 2100 and nxt == "元"):
+        cues.append(Cue("number", tok.start, tokens[i + 1].end, tok.text + nxt, value))  # "1000美元", "50 dollars"
+        return
     suffix = question[tok.end : tok.end + 2]
     if (suffix[:1] == "s" and not suffix[1:2].isalpha() or suffix == "'s" or nxt == "年代") and _decade(
         value
@@ -254,6 +326,9 @@ class Parser:
         self.tokens = tokens
         self.mentions = mentions
         self.cues = find_cues(question, tokens)
+        literals = [c.value[2] for c in self.cues if c.kind == "pattern"]
+        # The literal of a text pattern is matched as text, never linked as a value or a column.
+        self.mentions = [m for m in mentions if not any(a < m.end and m.start < b for a, b in literals)]
         self.trace: list[str] = []
         self.main = self._choose_main()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from datasources.schema import Column
 from llm.base import WriterError
 from llm.offline import lexicon
 from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
@@ -15,6 +16,14 @@ _ZH_CALENDAR = {"月": "month", "月份": "month", "年": "year", "年份": "yea
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
 _AGG_CUES = ("avg", "sum", "max", "min", "median", "quantile")
 _GROUP_CUES = ("by", "which", "top", "bottom", "bucket")
+
+
+# Words joining two months: True for a range ("March through May"), False for the two months themselves.
+_MONTH_JOINERS: dict[str, bool | None] = {
+    **dict.fromkeys(("to", "through", "thru", "until", "till", "-", "–", "~", "到", "至"), True),
+    **dict.fromkeys(("and", "or", "和", "与", "或", ",", "、"), False),
+    **dict.fromkeys(("vs", "vs.", "versus", "compared with", "compared to", "对比", "相比"), None),
+}
 
 
 def _overlaps(a: Mention | Cue, b: Mention | Cue) -> bool:
@@ -29,7 +38,10 @@ def _time_column(p: Parser, part: str) -> tuple[Element, str | None] | None:
             if name_lemmas(c.name) == [part] and c.kind in ("number", "text"):
                 return Element(t.name, c.name), None
         for c in t.columns:
-            if c.kind == "time":
+            if part == "quarter" and name_lemmas(c.name) == ["month"] and c.kind == "number":
+                return Element(t.name, c.name), "quarter"  # a quarter is three of the month numbers
+        for c in t.columns:
+            if c.kind == "time" or _text_date(p, c) and part in ("month", "day", "quarter", "dow"):
                 return Element(t.name, c.name), part
         if part == "year":
             for c in t.columns:
@@ -38,6 +50,20 @@ def _time_column(p: Parser, part: str) -> tuple[Element, str | None] | None:
         if name == p.main and part not in ("year", "month", "day", "decade"):
             break  # only calendar parts are looked up through a foreign key
     return None
+
+
+def _is_month_col(el: Element) -> bool:
+    return name_lemmas(el.column or "") == ["month"]
+
+
+def _text_date(p: Parser, c: Column) -> bool:
+    """A date kept as ISO text ("Release date as text YYYY-MM-DD"), whose parts SQLite's strftime reads."""
+    return (
+        p.schema.dialect == "sqlite"
+        and c.kind == "text"
+        and "yyyy-mm-dd" in c.description_en.lower()
+        and (c.distinct_count or 0) > 1
+    )
 
 
 def _one_to_one_table(p: Parser, other: str) -> bool:
@@ -84,6 +110,36 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 f"'{c.text}' → group by {found[0].label()}{' (' + bucket + ')' if bucket else ''}"
             )
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+
+    # Text patterns: "cities starting with 'San'", "'Love' in the title", 片名以Star开头 → LIKE on a text column.
+    for c in p.cues_of("pattern"):
+        mode, literal, _ = c.value
+        matched = _pattern_column(p, c)
+        if matched is None:
+            raise WriterError(
+                f"'{c.text}': I could not tell which text column to match; name it (e.g. 'titles containing …').",
+                kind="not_understood",
+            )
+        idx, el, keep = matched
+        if not keep:
+            used.add(idx)
+        like = {"prefix": f"{literal}%", "suffix": f"%{literal}", "contains": f"%{literal}%"}[mode]
+        value_filters.append((c.start, Filter(el, "like", like)))
+        used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+        intent.trace.append(f"'{c.text}' → {el.label()} LIKE {like!r}")
+
+    # Period-over-period change ("year-over-year", 环比): group by the period, then subtract the previous row.
+    for c in p.cues_of("change"):
+        unit = c.value or next((d.bucket or _calendar_name(d.column) for d in intent.dims), None) or "month"
+        found = _time_column(p, unit)
+        if found is None:
+            raise WriterError(f"'{c.text}': this datasource has no {unit} to compare by.", kind="not_understood")
+        if not any(d.column == found[0] for d in intent.dims):
+            intent.dims.insert(0, Dimension(found[0], found[1]))
+        intent.change = "diff"
+        intent.spans.append((c.start, c.end))
+        used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
+        intent.trace.append(f"'{c.text}' → by {found[0].label()}, minus the previous {unit}")
 
     # "哪个月", "哪一年": the calendar word after "which" is grouped on (a lone character links to no column).
     for c in p.cues_of("which"):
@@ -184,13 +240,35 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         el, part = found
         op = "="
         cmp_cue = p.near_before(c.start, ("gt", "ge", "lt", "le"), window=1) or _own_comparator_after(p, c)
-        if cmp_cue is not None and c.kind == "year":
-            op = ">=" if cmp_cue.text in ("since", "以来", "起") else _CMP[cmp_cue.kind]
+        if c.kind == "year":
+            year_col = _named_year_column(
+                p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start
+            )
+            if year_col is not None and year_col[1] != el:  # "planes built before 1990": the year the noun names
+                used.add(year_col[0])
+                el, part = year_col[1], None
+        whole_month = c.kind == "month" and not p.cues_of("day") and not p.cues_of("holiday")
+        if cmp_cue is not None and (c.kind == "year" or whole_month and _adjacent(p, cmp_cue, c)):
+            # "since 2010", "before March", 3月以后: a comparison on the year or the month number
+            op = ">=" if cmp_cue.text in ("since", "以来", "起", "至今") else _CMP[cmp_cue.kind]
             used_cues.add(id(cmp_cue))
         if c.kind in ("month", "day"):
             same = next((f for f in intent.filters if f.column == el and f.part == part and f.op == "="), None)
             if same is not None and c.kind == "month" and same.value == c.value:
                 continue  # "March 10 and March 20": the month said twice
+            earlier = [x for x in p.cues if x.kind == "month" and x.end <= c.start]
+            # the words between the two months, without a year said with the first ("March 2005 through June")
+            joiner = re.sub(r"\d{4}年?|,", " ", p.q[earlier[-1].end : c.start]).strip().lower() if earlier else ""
+            if same is not None and c.kind == "month" and whole_month and joiner in _MONTH_JOINERS:
+                # "from March through May", 3月到5月 → between; "March and April" → both months
+                low, high = sorted((same.value, c.value))
+                ranged = _MONTH_JOINERS[joiner] or p.near_before(earlier[-1].start, ("between",), window=0)
+                same.op, same.value, same.value2 = ("between", low, high) if ranged else ("in", [low, high], None)
+                intent.trace.append(f"'{c.text}' → {same.describe()}")
+                if _MONTH_JOINERS[joiner] is None and not any(d.column == el for d in intent.dims):
+                    intent.dims.append(Dimension(el, part))  # "May vs June": one group per month
+                    intent.trace.append(f"'{joiner}' → group by {el.label()}")
+                continue
             if same is not None and c.kind == "month":
                 raise WriterError(
                     f"'{c.text}': a date range across months is not something I can write yet.",
@@ -216,6 +294,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start, used
         )
 
+    month_range = any(f.op in ("between", "in") and f.part == "month" or _is_month_col(f.column) and f.op in ("between", "in") for f in intent.filters)
+    years = [f for f in intent.filters if f.op == "between" and f.value != f.value2 and (f.part == "year" or "year" in name_lemmas(f.column.column or ""))]
+    if month_range and years:
+        raise WriterError(
+            "A range of months across several years is not something I can write yet.",
+            kind="not_understood",
+            suggestion="Ask for one year at a time (e.g. 'from March through June 2005').",
+        )
+
     # Named periods: "summer", "first half of the year", "Q4", 上半年, 周末 → months or days of the week.
     for c in p.cues_of("period"):
         part, covered = c.value
@@ -226,6 +313,16 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 kind="not_understood",
             )
         el, as_part = found
+        split_days = part == "dow" and any(d.column == el and d.bucket == "weekday" for d in intent.dims)
+        if split_days and (p.has("compare") or _EACH_VALUE.search(p.q)) or any(
+            f.column == el and f.part == as_part and f.op in ("in", "between") for f in intent.filters
+        ):
+            raise WriterError(
+                f"'{c.text}': comparing two periods side by side (weekends vs weekdays, summer vs winter) is not "
+                "something I can write yet.",
+                kind="not_understood",
+                suggestion="Ask about one period at a time.",
+            )
         values = sorted(covered)
         contiguous = values == list(range(values[0], values[-1] + 1))
         f = (
@@ -290,6 +387,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         phrase = p.q[min(comparator.start, n.start) : max(comparator.end, n.end)]
         op = {"neg": "<", "pos": ">"}.get(comparator.kind) or _CMP.get(comparator.kind, ">")
         counted_idx = _counted_rows_after(p, n)
+        if counted_idx is None and comparator is not n:
+            counted_idx = _counted_rows_before(p, comparator, n)
         if counted_idx is not None and comparator.kind != "between":
             used.add(counted_idx)
             used_cues.add(id(n))
@@ -317,6 +416,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             and unit != idx
             and n.kind not in ("neg", "pos")
             and not p.gap_words(n.end, p.mentions[unit].start)
+            and not _names_groups(p, p.mentions[unit], el)
         ):
             used.add(unit)  # "200 minutes", "300 seats": the unit word after the number
         if comparator.kind == "between":
@@ -478,6 +578,8 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 labels[id(m)] = Element(via.ref_table, label.name)
         else:
             after_agg = p.near_after(m.end, ("sum", "avg", "median", "quantile"), window=0)
+            if agg_cue is not None and agg_cue.kind in ("max", "min") and after_agg is not None:
+                agg_cue = after_agg  # "the most miles in total": ranked by the total, not by the maximum
             measures.append((m, el, agg_cue or after_agg))
 
     measures.extend(cond_measures)
@@ -536,6 +638,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             if counted_dims and counted_dims[0][0] is min((d[0] for d in dims), key=lambda m: m.start):
                 intent.count_groups = True
                 intent.trace.append(f"'{c.text} {counted_dims[0][0].text}' → count the groups that pass")
+            # "总利润为负的子类别有几个": the count asked at the end, right after the only grouping.
+            last = max((d[0] for d in dims), key=lambda m: m.start, default=None)
+            if last is None or last.end > c.start or len(dims) != 1 or p.q[c.end :].strip(" ？?。.！!"):
+                continue
+            if {t.text for t in p.gap_words(last.end, c.start)} <= {"有", "一共", "共", "总共"}:
+                intent.count_groups = True
+                intent.trace.append(f"'{last.text}…{c.text}' → count the groups that pass")
     if having:
         conds = [f for f in conds if all(f is not h for _, h in having)]
         dims = [(m, el, True) for m, el, _ in dims]
@@ -585,7 +694,13 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
                 ),
                 None,
             )
-        if counted is not None and not p.near_before(counted[0].start, ("by",), window=1):
+        grouped_too = counted is not None and any(d[1] == counted[1] for d in dims if d is not counted)
+        if grouped_too and counted is not None:
+            # "number of planes built after 2005 by manufacturer": a column counted distinct within its own
+            # groups is always 1, so the noun names the rows counted, not the column.
+            dims.remove(counted)
+            intent.spans.append((counted[0].start, counted[0].end))
+        elif counted is not None and not p.near_before(counted[0].start, ("by",), window=1):
             count_distinct = counted[1]
             dims.remove(counted)
 
@@ -604,6 +719,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         dim_label = labels.get(id(m))
         if grouped or bare_group:
             prev_dim_end = m.end
+            if _dated(p, el) and any(d.bucket or _calendar_name(d.column) for d in intent.dims):
+                # "每年各上映了多少部": the release verb of rows already grouped by a period, not its raw date
+                intent.spans.append((m.start, m.end))
+                continue
             if not any(d.column == el for d in intent.dims):
                 dim_mentions[el] = m
                 intent.dims.append(Dimension(el, None, dim_label))
@@ -614,6 +733,10 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
 
     # "compare JFK and LGA", "horror vs comedies": several values of one column asked side by side are groups.
     if (p.has("compare") or _asks_each_value(p)) and not intent.dims:
+        _compare_groups(intent, value_filters)
+    elif intent.dims:
+        # "Consumer vs Corporate sales by region", 各地区家具与科技类的利润: several named values of one column
+        # split each group too (the split answer holds their sum; the sum alone would hide the comparison).
         _compare_groups(intent, value_filters)
 
     # "the highest-grossing comedy": a superlative and its measure in front of a value noun rank those rows.
@@ -664,7 +787,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         intent.measures.append(Measure(agg, el))
         if agg == "quantile" and cue is not None:
             intent.measures[-1].fraction = float(cue.value)
-        if agg in ("median", "quantile") and p.schema.dialect == "sqlite":
+        if agg in ("median", "quantile") and p.schema.dialect == "sqlite" and (
+            agg == "quantile" or intent.dims or len(measures) > 1 or having
+        ):  # one median over all the rows is written without MEDIAN (the builder sorts and takes the middle)
             raise WriterError(
                 f"'{cue.text if cue is not None else agg}': this datasource is SQLite, which has no median or "
                 "percentile function, so I would have to answer with an average instead; I did not.",
@@ -724,6 +849,12 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         # "纽约市的订单数量和总利润", "number of flights and average delay": the count is a measure too.
         intent.measures.insert(0, Measure("count"))
         intent.trace.append(f"'{entity.text}' counted → COUNT(*) of {p.main}")
+    unit_sum = _counted_unit(p, count_cues)
+    if not intent.measures and unit_sum is not None:
+        # "一共卖出了多少件": a count in a column's own unit (订购数量（件）) is that column's total.
+        intent.measures.append(Measure("sum", unit_sum[1]))
+        intent.spans.append(unit_sum[0])
+        intent.trace.append(f"'{p.q[unit_sum[0][0] : unit_sum[0][1]]}' → SUM({unit_sum[1].label()})")
     if not intent.measures and (counting or intent.dims):
         intent.measures.append(Measure("count"))
         intent.trace.append(f"aggregate COUNT(*) of {p.main}")
@@ -845,7 +976,7 @@ def _compare_groups(intent: Intent, value_filters: list[tuple[int, Filter]]) -> 
     """Group by the column whose values are compared, keeping only those values (items of a list column)."""
     by_column: dict[Element, list[Filter]] = {}
     for _, f in value_filters:
-        if f.op in ("in", "like"):
+        if f.op in ("in", "like") and all(d.column != f.column for d in intent.dims):
             by_column.setdefault(f.column, []).append(f)
     for el, filters in by_column.items():
         if filters[0].op == "in":
@@ -984,6 +1115,10 @@ def _cond_target(p: Parser, n: Cue, used_cues: set[int]) -> tuple[int, Element] 
 def _unit_target(p: Parser, n: Cue) -> tuple[int, Element] | None:
     """No column named, but a time unit points at the main table's duration: "longer than 3 hours"."""
     nxt = next((t.text for t in p.tokens if t.start >= n.end), "")
+    if n.kind == "number" and nxt and not nxt.isascii():  # "10件": the column measured in 件 (订购数量（件）)
+        units = [c for c in p.table(p.main).columns if c.kind == "number" and f"（{nxt}）" in c.description_zh]
+        if len(units) == 1:
+            return -1, Element(p.main, units[0].name)
     if n.kind != "number_hours" and nxt not in _UNIT_WORDS:
         return None
     best: tuple[int, Element] | None = None
@@ -1094,6 +1229,108 @@ def _own_comparator_after(p: Parser, c: Cue) -> Cue | None:
         for n in p.cues
     )
     return None if owned else cmp_cue
+
+
+def _pattern_column(p: Parser, c: Cue) -> tuple[int, Element, bool] | None:
+    """The text column a pattern matches: one named inside it ("in the title"), else the noun just before it.
+
+    The third item says whether the noun still asks for the rows or groups ("which cities start with …").
+    """
+    inside = [i for i, m in enumerate(p.mentions) if c.start <= m.start and m.end <= c.end]
+    before = sorted(
+        (i for i, m in enumerate(p.mentions) if m.end <= c.start and len(p.gap_words(m.end, c.start)) <= 2),
+        key=lambda i: -p.mentions[i].end,
+    )
+    after = [  # 以S开头的州: in Chinese the noun follows
+        i for i, m in enumerate(p.mentions) if m.start >= c.end and len(p.gap_words(c.end, m.start)) == 0
+    ][:1]
+    for i in [*inside, *before, *after]:
+        m = p.mentions[i]
+        texts = [el for el, _ in m.elements if el.column is not None and p.col(el).kind == "text"]
+        only_text = Mention(m.start, m.end, m.text, [(e, w) for e, w in m.elements if e in texts], [], m.lemmas)
+        el = p.pick(only_text, "dim") if texts else None
+        if el is None:
+            label = p.label_column(m.elements[0][0].table) if m.elements and m.elements[0][0].column is None else None
+            if label is None:
+                continue
+            el = Element(m.elements[0][0].table, label.name)  # "titles", "airports whose …": the name column
+        asker = p.near_before(m.start, ("which", "by"), window=0)
+        asked = i not in inside and asker is not None and asker.text != "whose"  # "airports whose name …" asks no name
+        # "cities whose name starts with San": the first noun of a question that aggregates nothing is listed.
+        asked = asked or (i == 0 and i not in inside and not p.has("count", *_AGG_CUES))
+        # "how many cities start with 'San'", 包含York的城市有几个: the noun is counted (distinct), not the rows
+        counted = p.near_before(m.start, ("count",), window=0, max_between=0) is not None or any(
+            c2.start >= m.end and {t.text for t in p.gap_words(m.end, c2.start)} <= {"有", "一共", "共", "总共"}
+            for c2 in p.cues_of("count")
+        )
+        label = p.label_column(el.table)
+        asked = asked or (counted and i not in inside and (label is None or label.name != el.column))
+        return i, el, asked
+    return None
+
+
+def _counted_rows_before(p: Parser, comparator: Cue, n: Cue) -> int | None:
+    """"航班超过1000次": the rows named right before a comparator, counted by the classifier after the number."""
+    if n.kind != "number" or not float(n.value).is_integer() or comparator.end > n.start:
+        return None
+    after = next((t for t in p.tokens if t.start == n.end), None)
+    if after is None or after.text not in _CLASSIFIERS:
+        return None
+    j = next((j for j, mm in enumerate(p.mentions) if mm.end == comparator.start), None)
+    if j is None:
+        return None
+    picked = p.pick(p.mentions[j])
+    if picked is None or picked.column is not None:
+        return None
+    return j if picked.table == p.main or _one_to_one_table(p, picked.table) else None
+
+
+def _names_groups(p: Parser, m: Mention, compared: Element) -> bool:
+    """A text column named after a number ("超过10万的州") is what is counted or grouped, not the number's unit."""
+    if any(el == compared for el, _ in m.elements):
+        return False
+    return any(el.column is not None and p.col(el).kind == "text" for el, _ in m.elements)
+
+
+def _counted_unit(p: Parser, count_cues: list[Cue]) -> tuple[tuple[int, int], Element] | None:
+    """"多少件": a count word followed by the unit a numeric column of the main table is measured in."""
+    for c in count_cues:
+        tok = next((t for t in p.tokens if t.start == c.end and t.zh), None)
+        if tok is None:
+            continue
+        for col in p.table(p.main).columns:
+            if col.kind == "number" and (f"（{tok.text}）" in col.description_zh or f"({tok.text})" in col.description_zh):
+                return (tok.start, tok.end), Element(p.main, col.name)
+    return None
+
+
+def _calendar_name(el: Element) -> str | None:
+    """The calendar part a column is named after (``month`` for flights.month), if any."""
+    lem = name_lemmas(el.column or "")
+    return lem[0] if len(lem) == 1 and lem[0] in lexicon.TIME_PARTS else None
+
+
+def _named_year_column(p: Parser, pos: int) -> tuple[int, Element] | None:
+    """A year column named by the words right before a year ("aircraft built in 1990" → planes.year)."""
+    reach = p.reachable()
+    for i, m in enumerate(p.mentions):
+        if m.end > pos or len(p.gap_words(m.end, pos)) > 1:
+            continue
+        for el, _ in m.elements:
+            if (
+                el.column is not None
+                and (el.table == p.main or el.table in reach)
+                and "year" in name_lemmas(el.column)
+                and p.col(el).kind == "number"
+            ):
+                return i, el
+    return None
+
+
+def _adjacent(p: Parser, a: Cue, b: Cue) -> bool:
+    """Whether two cues touch, with at most an article between ("before March", "since the 1st")."""
+    gap = p.q[a.end : b.start] if a.end <= b.start else p.q[b.end : a.start]
+    return gap.strip().lower() in ("", "the")
 
 
 def _dated(p: Parser, el: Element) -> bool:

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlglot
 
 from evals.accuracy import compare_results
 from graph.builder import build_graph
@@ -100,9 +101,21 @@ async def test_order_statistics_missing_values_and_holidays(offline_registry: An
     assert got == want, draft.sql
 
 
-async def test_median_on_sqlite_is_refused_not_averaged(offline_registry: Any) -> None:
+async def test_median_on_sqlite_is_the_middle_value_not_an_average(offline_registry: Any) -> None:
+    draft, _ = await write(offline_registry, "movies", "What's the median runtime of R-rated movies?")
+    values = sorted(r[0] for r in offline_registry.connect("movies").fetchall(
+        "SELECT Runtime FROM omdb WHERE Rating = 'R' AND Runtime IS NOT NULL"
+    ))
+    middle = len(values) // 2
+    expected = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    assert "AVG(Runtime)" in draft.sql and "MEDIAN" not in draft.sql.upper().replace("MEDIAN_", "")
+    sqlglot.parse_one(draft.sql, read="sqlite")  # the guard must be able to read it
+    assert offline_registry.connect("movies").fetchall(draft.sql)[0][0] == pytest.approx(expected)
+
+
+async def test_grouped_median_on_sqlite_is_refused_not_averaged(offline_registry: Any) -> None:
     with pytest.raises(WriterError) as err:
-        await write(offline_registry, "movies", "What's the median runtime?")
+        await write(offline_registry, "movies", "median runtime by genre")
     assert "SQLite" in str(err.value) and "average" in err.value.suggestion
 
 
