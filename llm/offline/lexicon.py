@@ -841,6 +841,9 @@ SCALES: dict[str, tuple[float, bool]] = {
 # Units that scale a number before comparing it with a column measured in minutes.
 HOUR_WORDS: tuple[str, ...] = ("hour", "hours", "hr", "hrs", "小时", "个小时")
 
+# Chinese measure words (量词) that may follow a number: 5个, 3家, 10次. One string, tested with ``in``.
+CLASSIFIERS: str = "个名家部架条位种只次"
+
 MONTHS_EN: dict[str, int] = {
     "january": 1,
     "february": 2,
