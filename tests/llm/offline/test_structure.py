@@ -91,3 +91,12 @@ def test_no_private_names_cross_modules() -> None:
 
 def test_cycle_finder_sees_a_circle() -> None:
     assert _cycle({"parse": {"roles"}, "roles": {"parse"}}) == ["parse", "roles", "parse"]
+
+
+def test_every_lexicon_table_has_a_typed_name() -> None:
+    import json
+
+    from llm.offline import lexicon
+
+    tables = json.loads((ROOT / "data" / "lexicon.json").read_text(encoding="utf-8"))
+    assert sorted(k for k in tables if not hasattr(lexicon, k.upper())) == []
