@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datasources.schema import Schema
 from llm.base import Turn
 from llm.offline.linking import Element, Mention, link
-from llm.offline.parse import find_cues
+from llm.offline.parse import Parser, find_cues
+from llm.offline.roles import assign_roles
 from llm.offline.text import tokenize
 
 _EN_OPEN = re.compile(
@@ -91,12 +92,10 @@ def _strip(question: str) -> str:
 
 def _measure_and_dims(question: str, schema: Schema, values: object) -> tuple[list[Mention], list[Mention]]:
     """The previous question's mentions of numeric columns (measures) and of grouping words."""
-    from llm.offline.parse import Parser, parse
-
     tokens, mentions = link(question, schema, values)
     if not mentions:
         return [], []
-    intent = parse(question, schema, tokens, mentions)
+    intent = assign_roles(Parser(question, schema, tokens, mentions))
     measured = {m.column for m in intent.measures if m.column is not None}
     grouped = {d.column for d in intent.dims} | {d.label for d in intent.dims if d.label is not None}
     grouped_tables = {d.label.table for d in intent.dims if d.label is not None}

@@ -24,6 +24,14 @@ Agg = Literal[
 ]
 
 
+
+def describe_agg(agg: Agg) -> str:
+    """Upper-case SQL name of an aggregate for traces."""
+    return {"count_distinct": "COUNT(DISTINCT)", "pct": "percentage", "share": "share of total"}.get(
+        agg, agg.upper()
+    )
+
+
 @dataclass
 class Filter:
     """A condition on one column."""

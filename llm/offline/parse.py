@@ -1,8 +1,8 @@
-"""From linked mentions and cue words to an :class:`~llm.offline.intent.Intent`.
+"""Cue words of a question and the :class:`Parser` context (main table, mention helpers) the roles pass reads.
 
 The parser is language-neutral: Chinese and English questions both become a position-ordered stream of
 cues (aggregate words, "by", "which", comparators, numbers, dates) and mentions (columns, tables, values).
-Roles are then assigned by simple, explainable rules: a numeric column near an aggregate word is a
+Roles are then assigned (``roles.assign_roles``) by simple, explainable rules: a numeric column near an aggregate word is a
 measure, a column after "by"/"each"/"which" is a dimension, a value is a filter on the column holding it.
 """
 
@@ -16,15 +16,13 @@ from typing import Any
 from datasources.schema import Column, Schema, Table
 from llm.base import WriterError
 from llm.offline import lexicon
-from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
-from llm.offline.linking import Element, Mention, ValueRef, is_list_column
+from llm.offline.linking import Element, Mention, ValueRef
 from llm.offline.text import Token, name_lemmas, parse_number
 
-_CLASSIFIERS = "个名家部架条位种只次"
 _CURRENCIES = frozenset({"美元", "元", "块", "块钱", "dollars", "dollar", "usd", "bucks"})
 _ZH_MAGNITUDES = {"万": 10_000, "亿": 100_000_000}
 _NUM_RE = re.compile(
-    r"^(\d+(?:,\d{3})*(?:\.\d+)?%?|[零〇一二两三四五六七八九十百千万]+)[" + _CLASSIFIERS + r"]?$"
+    r"^(\d+(?:,\d{3})*(?:\.\d+)?%?|[零〇一二两三四五六七八九十百千万]+)[" + lexicon.CLASSIFIERS + r"]?$"
 )
 
 
@@ -578,30 +576,4 @@ def _event_key(word: str) -> str:
     return w[:-1] if len(w) > 2 and w[-1] == w[-2] else w
 
 
-def parse(question: str, schema: Schema, tokens: list[Token], mentions: list[Mention]) -> Intent:
-    """Turn a linked question into an intent, or raise ``WriterError(kind='not_understood')``."""
-    from llm.offline.roles import assign_roles
-
-    p = Parser(question, schema, tokens, mentions)
-    return assign_roles(p)
-
-
-def describe_agg(agg: Agg) -> str:
-    """Upper-case SQL name of an aggregate for traces."""
-    return {"count_distinct": "COUNT(DISTINCT)", "pct": "percentage", "share": "share of total"}.get(
-        agg, agg.upper()
-    )
-
-
-__all__ = [
-    "Cue",
-    "Dimension",
-    "Filter",
-    "Intent",
-    "Measure",
-    "Parser",
-    "describe_agg",
-    "find_cues",
-    "is_list_column",
-    "parse",
-]
+__all__ = ["Cue", "Parser", "find_cues"]

@@ -7,9 +7,9 @@ import re
 from datasources.schema import Column
 from llm.base import WriterError
 from llm.offline import lexicon
-from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure
+from llm.offline.intent import Agg, Dimension, Filter, Intent, Measure, describe_agg
 from llm.offline.linking import Element, Mention
-from llm.offline.parse import _CLASSIFIERS, Cue, Parser, describe_agg
+from llm.offline.parse import Cue, Parser
 from llm.offline.text import Token, name_lemmas, stem
 
 _ZH_CALENDAR = {"月": "month", "月份": "month", "年": "year", "年份": "year", "天": "day", "日": "day"}
@@ -94,7 +94,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     for i, m in enumerate(p.mentions):
         if (
             len(m.text) == 1
-            and m.text in _CLASSIFIERS
+            and m.text in lexicon.CLASSIFIERS
             and any(c.end == m.start for c in p.cues if c.kind == "number")
         ):
             used.add(i)
@@ -1075,7 +1075,7 @@ def _counted_rows_after(p: Parser, n: Cue) -> int | None:
     gap = [
         t
         for t in p.tokens
-        if n.end <= t.start and t.end <= p.mentions[j].start and t.text not in _CLASSIFIERS
+        if n.end <= t.start and t.end <= p.mentions[j].start and t.text not in lexicon.CLASSIFIERS
     ]
     picked = p.pick(p.mentions[j])
     if gap or picked is None or picked.column is not None:
@@ -1274,7 +1274,7 @@ def _counted_rows_before(p: Parser, comparator: Cue, n: Cue) -> int | None:
     if n.kind != "number" or not float(n.value).is_integer() or comparator.end > n.start:
         return None
     after = next((t for t in p.tokens if t.start == n.end), None)
-    if after is None or after.text not in _CLASSIFIERS:
+    if after is None or after.text not in lexicon.CLASSIFIERS:
         return None
     j = next((j for j, mm in enumerate(p.mentions) if mm.end == comparator.start), None)
     if j is None:

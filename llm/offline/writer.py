@@ -14,8 +14,9 @@ from llm.offline.account import account
 from llm.offline.build import build_sql
 from llm.offline.followup import looks_like_follow_up, resolve, standalone
 from llm.offline.linking import link
-from llm.offline.parse import find_cues, parse
+from llm.offline.parse import Parser, find_cues
 from llm.offline.readback import readback
+from llm.offline.roles import assign_roles
 from llm.offline.text import has_cjk, tokenize
 
 
@@ -148,7 +149,7 @@ class OfflineWriter:
                 "No word of the question matches a table, column or value of this datasource.",
                 kind="not_understood",
             )
-        intent = parse(question, schema, tokens, mentions)
+        intent = assign_roles(Parser(question, schema, tokens, mentions))
         _, unplaced = account(question, tokens, mentions, find_cues(question, tokens), intent, schema)
         if unplaced:
             raise _not_placed(unplaced, intent.main, schema, request.locale)
