@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from graph.errors import SQLBotError
@@ -83,8 +85,10 @@ class RedisEventLog:
     @classmethod
     def from_url(cls, url: str, *, prefix: str, lease_s: float, retention_s: int, locale: str = "zh") -> RedisEventLog:
         """A log over a new client for ``url`` (nothing is connected until first use)."""
+        # Few, quick retries: an outage must be noticed within a lease, not hidden behind seconds of backoff.
         client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=FOLLOW_POLL_S + 4,
-                                         health_check_interval=30)
+                                         health_check_interval=30,
+                                         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2))
         return cls(client, prefix=prefix, lease_s=lease_s, retention_s=retention_s, locale=locale)
 
     # keys

@@ -7,6 +7,7 @@ where it fails instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -205,9 +206,9 @@ def redis_available(port: int = REDIS_PORT) -> bool:
         return False
 
 
-@pytest.fixture
-def pg_empty() -> Iterator[str]:
-    """A fresh empty PostgreSQL database ``sqlbot_t_<hex>``; yields its URL."""
+@contextlib.contextmanager
+def temp_pg_database() -> Iterator[str]:
+    """A fresh empty PostgreSQL database ``sqlbot_t_<hex>``, dropped afterwards; yields its URL."""
     require(pg_available(), f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}")
     name = f"sqlbot_t_{secrets.token_hex(6)}"
     with _pg_admin() as admin:
@@ -219,19 +220,35 @@ def pg_empty() -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own on the shared Redis (``sqlbot_t_<hex>:``); its keys are deleted after."""
+@contextlib.contextmanager
+def temp_redis_prefix() -> Iterator[str]:
+    """A key prefix of its own on the shared Redis (``sqlbot_t_<hex>:``); its keys are deleted afterwards."""
     require(redis_available(), f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}")
     import redis
 
     prefix = f"sqlbot_t_{secrets.token_hex(6)}:"
-    yield prefix
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
-    keys = list(client.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture
+def pg_empty() -> Iterator[str]:
+    """A fresh empty PostgreSQL database for the test; yields its URL."""
+    with temp_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix of the test's own."""
+    with temp_redis_prefix() as prefix:
+        yield prefix
 
 
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
