@@ -232,3 +232,20 @@ def test_the_embedded_default_imports_neither_redis_nor_psycopg() -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_several_workers_are_refused_without_the_shared_stores(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLBOT_")}
+    env["SQLBOT_DATA_DIR"] = str(tmp_path)
+    env["SQLBOT_REDIS_URL"] = REDIS_URL
+    sqlbot = str(Path(sys.executable).with_name("sqlbot"))
+    out = subprocess.run([sqlbot, "serve", "--workers", "2", "--port", "1"], capture_output=True, text=True,
+                         timeout=120, env=env, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "--workers 2 needs the shared stores: set SQLBOT_DATABASE_URL" in out.stderr
+    assert "SQLBOT_REDIS_URL" not in out.stderr.split("set ", 1)[1].split("(")[0]  # only what is missing
