@@ -289,3 +289,61 @@ def test_a_redis_outage_ends_the_run_with_a_code_and_the_server_recovers(tmp_pat
                 a.stop()
     finally:
         private.kill()
+
+
+DOCS_NGINX = Path(__file__).resolve().parents[2] / "docs" / "nginx-sqlbot.conf"
+
+
+@contextlib.contextmanager
+def nginx_front(tmp: Path, a: Server, b: Server) -> Iterator[str]:
+    """nginx with the documented config (ports swapped for the test's) in front of A and B; yields its URL."""
+    binary = shutil.which("nginx")
+    require(binary is not None, "nginx is not installed")
+    assert binary is not None
+    port = free_port()
+    conf = DOCS_NGINX.read_text().replace("127.0.0.1:8001", f"127.0.0.1:{a.port}") \
+        .replace("127.0.0.1:8002", f"127.0.0.1:{b.port}").replace("listen 8000;", f"listen 127.0.0.1:{port};")
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "sqlbot.conf").write_text(conf)
+    (tmp / "nginx.conf").write_text(
+        f"pid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\nevents {{}}\n"
+        f"http {{\n access_log off;\n client_body_temp_path {tmp};\n proxy_temp_path {tmp};\n"
+        f" include {tmp}/sqlbot.conf;\n}}\n")
+    proc = subprocess.Popen([binary, "-e", str(tmp / "error.log"), "-c", str(tmp / "nginx.conf"), "-p", str(tmp),
+                             "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp / "error.log").read_text()
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_documented_nginx_front_streams_unbuffered_and_reconnects_anywhere(
+    pair: tuple[Server, Server], llm: OpenAIServer, tmp_path: Path
+) -> None:
+    a, b = pair
+    llm.responder = lambda messages: sql_reply(LIGHT, token_delay_s=0.05)
+    with nginx_front(tmp_path / "nginx", a, b) as front, httpx.Client(base_url=front, timeout=60) as client:
+        t0 = time.monotonic()
+        with connect_sse(client, "POST", "/api/chat/enhanced-question",
+                         json={"question": "total amount by region", "datasource_id": "shop"}) as source:
+            run_id = source.response.headers["x-run-id"]
+            arrivals, events = [], []
+            for s in source.iter_sse():
+                arrivals.append(time.monotonic() - t0)
+                events.append(json.loads(s.data))
+        check_stream(events)
+        assert events[-1]["type"] == "final_complete"
+        # unbuffered: the first event came long before the last (the SQL streams at 50 ms a token)
+        assert arrivals[-1] - arrivals[0] > 0.5, arrivals
+        # the proxy's round robin sends successive reconnects to both workers; each replays the same run
+        for after in (0, 3, 0, 3):
+            assert _events(client, run_id, after=after) == events[after:]
