@@ -67,12 +67,13 @@ def shared_stores() -> Iterator[tuple[str, str]]:
 class Workers:
     """``sqlbot serve --workers N`` with the shared stores."""
 
-    def __init__(self, data_dir: Path, workers: int, database_url: str, prefix: str) -> None:
+    def __init__(self, data_dir: Path, workers: int, database_url: str | None, prefix: str) -> None:
         self.port = free_port()
         self.workers = workers
         env = {k: v for k, v in os.environ.items() if not k.startswith("SQLBOT_")}
-        self.env = env | {"SQLBOT_DATA_DIR": str(data_dir), "SQLBOT_REDIS_URL": REDIS_URL, "SQLBOT_REDIS_PREFIX": prefix,
-                          "SQLBOT_DATABASE_URL": database_url, "SQLBOT_DISCONNECT_GRACE_S": "30"}
+        self.env = env | {"SQLBOT_DATA_DIR": str(data_dir), "SQLBOT_DISCONNECT_GRACE_S": "30"}
+        if database_url:  # None: the embedded default (memory and SQLite), the baseline
+            self.env |= {"SQLBOT_REDIS_URL": REDIS_URL, "SQLBOT_REDIS_PREFIX": prefix, "SQLBOT_DATABASE_URL": database_url}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Workers:
@@ -208,40 +209,52 @@ def redis_bytes_per_run(prefix: str, ids: list[str]) -> dict[str, Any]:
 async def main_async(streams: tuple[int, ...] = (100, 1000)) -> dict[str, Any]:
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in (1, 2):
-            data_dir = Path(tmp) / f"w{workers}"
+        for label, workers in (("embedded", 1), ("workers1", 1), ("workers2", 2)):
+            data_dir = Path(tmp) / label
             make_db(data_dir)
-            with shared_stores() as (url, prefix), Workers(data_dir, workers, url, prefix) as server:
+            with shared_stores() as (url, prefix), Workers(data_dir, workers, url if label != "embedded" else None,
+                                                             prefix) as server:
                 await wave(server.port, 10)  # warm-up: imports, schema, value index on every worker
                 for n in streams:
                     live, replay, ids = await wave(server.port, n)
-                    report[f"workers{workers}_{n}"] = {"live": live, "replay": replay}
-                    print(json.dumps({f"workers{workers}_{n}": report[f"workers{workers}_{n}"]}), flush=True)
-                report[f"workers{workers}_redis"] = redis_bytes_per_run(prefix, ids)
+                    report[f"{label}_{n}"] = {"live": live, "replay": replay}
+                    print(json.dumps({f"{label}_{n}": report[f"{label}_{n}"]}), flush=True)
+                if label != "embedded":
+                    report[f"{label}_redis"] = redis_bytes_per_run(prefix, ids)
     for n in streams:
-        one, two = report.get(f"workers1_{n}"), report.get(f"workers2_{n}")
+        base, one, two = report.get(f"embedded_{n}"), report.get(f"workers1_{n}"), report.get(f"workers2_{n}")
         if one and two and one["live"]["ttfe_median_ms"] and two["live"]["ttfe_median_ms"]:
             report[f"ratio_{n}"] = {
                 "ttfe_median_2_vs_1": round(two["live"]["ttfe_median_ms"] / one["live"]["ttfe_median_ms"], 2),
                 "events_per_s_2_vs_1": round(two["live"]["events_per_s"] / one["live"]["events_per_s"], 2),
             }
+            if base and base["live"]["ttfe_median_ms"]:
+                report[f"ratio_{n}"] |= {
+                    "ttfe_median_redis1_vs_embedded": round(one["live"]["ttfe_median_ms"] / base["live"]["ttfe_median_ms"], 2),
+                    "events_per_s_redis1_vs_embedded": round(one["live"]["events_per_s"] / base["live"]["events_per_s"], 2),
+                }
     return report
 
 
 def markdown(report: dict[str, Any]) -> str:
     lines = ["| workers | streams | failed | first event median ms | p99 ms | events/s | lost | out of order | "
              "replayed: lost / out of order / count mismatches |", "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    names = {"embedded": "1, embedded (memory + SQLite)", "workers1": "1, Redis + PostgreSQL",
+             "workers2": "2, Redis + PostgreSQL"}
     for key, v in report.items():
-        if key.startswith("workers") and "live" in v:
-            w = key.split("_")[0].removeprefix("workers")
+        if isinstance(v, dict) and "live" in v:
+            w = names[key.split("_")[0]]
             live, rep = v["live"], v["replay"]
             lines.append(f"| {w} | {live['streams']} | {live['failed']} | {live['ttfe_median_ms']} | {live['ttfe_p99_ms']} | "
                          f"{live['events_per_s']} | {live['lost']} | {live['out_of_order']} | "
                          f"{rep['lost']} / {rep['out_of_order']} / {rep['mismatched_counts']} |")
     for key, v in report.items():
         if key.startswith("ratio_"):
-            lines.append(f"\n{key.removeprefix('ratio_')} streams, 2 workers vs 1: first event median ×{v['ttfe_median_2_vs_1']}, "
-                         f"events/s ×{v['events_per_s_2_vs_1']}.")
+            lines.append(f"\n{key.removeprefix('ratio_')} streams, 2 workers vs 1 (both with Redis): first event median "
+                         f"×{v['ttfe_median_2_vs_1']}, events/s ×{v['events_per_s_2_vs_1']}.")
+            if "ttfe_median_redis1_vs_embedded" in v:
+                lines.append(f"1 worker with Redis + PostgreSQL vs embedded: first event median "
+                             f"×{v['ttfe_median_redis1_vs_embedded']}, events/s ×{v['events_per_s_redis1_vs_embedded']}.")
     for key, v in report.items():
         if key.endswith("_redis"):
             lines.append(f"\nRedis per finished run ({key.split('_')[0]}): {v['bytes_median']} bytes median "
