@@ -25,6 +25,14 @@ class EventLogUnavailable(Exception):
     """The shared event log cannot be reached (the run cannot be shown to anyone else)."""
 
 
+class ChatBusy(Exception):
+    """Another worker is answering in the chat (one question at a time per chat, across workers)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
     """One event of a run, serialised once for every listener."""
@@ -97,7 +105,12 @@ class EventLog(Protocol):
         ...
 
     async def begin(self, run_id: str, chat_id: str, locale: str | None) -> None:
-        """Announce a run (or a new attempt of it) owned by this worker; raises :class:`EventLogUnavailable`."""
+        """Announce a run (or a new attempt of it) owned by this worker.
+
+        Raises:
+            ChatBusy: another worker's live run is answering in ``chat_id``.
+            EventLogUnavailable: the log cannot be reached.
+        """
         ...
 
     async def append(self, run_id: str, item: LoggedEvent) -> None:

@@ -10,7 +10,9 @@ Keys (all under ``SQLBOT_REDIS_PREFIX``):
   finds it gone while the run is not done appends a terminal ``stream_error`` (WORKER_LOST, ``canRetry``);
 * ``run:<id>:remote`` — set for a few seconds by each follower on another worker, so the owner does not
   cancel the run for want of listeners;
-* ``cancel:<worker>`` — the owner's pub/sub channel for cancel requests from other workers.
+* ``cancel:<worker>`` — the owner's pub/sub channel for cancel requests from other workers;
+* ``chat:<id>:run`` — the chat's latest run, so a second question in a chat answering on another worker
+  is refused (a run that is done, or whose owner is gone, no longer holds the chat).
 
 A finished run's keys expire after ``SQLBOT_REDIS_RETENTION_S``; a stream is capped (``MAXLEN ~``) at
 :data:`MAX_EVENTS` entries while it runs.
@@ -37,6 +39,7 @@ from graph.errors import SQLBotError
 from graph.protocol import TERMINAL_TYPES, ErrorCode, StreamErrorEvent
 from server.eventlog import (
     CancelHandler,
+    ChatBusy,
     DownHandler,
     EventLogUnavailable,
     LoggedEvent,
@@ -108,6 +111,9 @@ class RedisEventLog:
     def _remote(self, run_id: str) -> str:
         return f"{self.prefix}run:{run_id}:remote"
 
+    def _chat(self, chat_id: str) -> str:
+        return f"{self.prefix}chat:{chat_id}:run"
+
     # this worker
 
     async def start(self, *, on_cancel: CancelHandler, on_lost: LostHandler, on_down: DownHandler) -> None:
@@ -169,6 +175,7 @@ class RedisEventLog:
     async def begin(self, run_id: str, chat_id: str, locale: str | None) -> None:
         """Announce the run as this worker's; a retried run's previous attempt is dropped (sequences restart)."""
         try:
+            await self._claim_chat(chat_id, run_id)
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self._events(run_id))
                 pipe.hset(self._meta(run_id), mapping={"chat": chat_id, "owner": self.worker, "locale": locale or "",
@@ -177,6 +184,15 @@ class RedisEventLog:
                 await pipe.execute()
         except RedisError as exc:
             raise EventLogUnavailable(str(exc)) from exc
+
+    async def _claim_chat(self, chat_id: str, run_id: str) -> None:
+        key = self._chat(chat_id)
+        if await self.redis.set(key, run_id, nx=True, ex=RUNNING_TTL_S):
+            return
+        holder = _s(await self.redis.get(key))
+        if holder and holder != run_id and await self.alive(holder):
+            raise ChatBusy(holder)
+        await self.redis.set(key, run_id, ex=RUNNING_TTL_S)  # the previous run is over (or its owner is gone)
 
     async def append(self, run_id: str, item: LoggedEvent) -> None:
         """``XADD`` with the sequence as the entry id."""

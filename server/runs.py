@@ -36,7 +36,7 @@ from graph.routes import retry_rewind
 from graph.steps import BY_ID
 from server.engine import Engine, EventStream
 from server.errors import ApiError, conflict, not_found
-from server.eventlog import EventLog, EventLogUnavailable, LocalEventLog, LoggedEvent, frame
+from server.eventlog import ChatBusy, EventLog, EventLogUnavailable, LocalEventLog, LoggedEvent, frame
 from server.recorder import apply_event, start_attempt
 from server.store import ChatStore, Record, interrupt
 
@@ -354,6 +354,9 @@ class RunManager:
     async def _begin(self, record: Record) -> None:
         try:
             await self.log.begin(record.id, record.chat_id, record.locale)
+        except ChatBusy as exc:
+            raise conflict("CHAT_BUSY", "A question is still being answered in this chat; cancel it or wait.",
+                           {"runId": exc.run_id}) from exc
         except EventLogUnavailable as exc:
             raise _log_unavailable(exc) from exc
 

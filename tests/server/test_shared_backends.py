@@ -249,3 +249,30 @@ def test_several_workers_are_refused_without_the_shared_stores(tmp_path) -> None
     assert out.returncode == 2
     assert "--workers 2 needs the shared stores: set SQLBOT_DATABASE_URL" in out.stderr
     assert "SQLBOT_REDIS_URL" not in out.stderr.split("set ", 1)[1].split("(")[0]  # only what is missing
+
+
+async def test_one_question_at_a_time_per_chat_across_workers(redis_prefix: str) -> None:
+    from server.eventlog import ChatBusy
+
+    a_owner, b_owner = Owner(), Owner()
+    a = await a_owner.start(_log(redis_prefix))
+    b = await b_owner.start(_log(redis_prefix))
+    try:
+        await a.begin("first", "chat", "en")
+        with pytest.raises(ChatBusy) as busy:
+            await b.begin("second", "chat", "en")
+        assert busy.value.run_id == "first"
+        await b.begin("other-chat-run", "another chat", "en")  # other chats are free
+        await a.begin("first", "chat", "en")  # a retry of the same run is not blocked by itself
+        end = frame(StreamErrorEvent(sequence=1, session_id="first", error=_error(), step_id=None))
+        await a.end("first", end, "failed")
+        await b.begin("second", "chat", "en")  # the chat is free once its run is done
+        for task in b._tasks:  # B dies while answering: its run no longer holds the chat after the lease
+            task.cancel()
+        with pytest.raises(ChatBusy):
+            await a.begin("third", "chat", "en")
+        await asyncio.sleep(1.3)
+        await a.begin("third", "chat", "en")
+    finally:
+        await a.close()
+        await b.close()
