@@ -426,11 +426,20 @@ class RunManager:
         finally:
             run.publish(terminal)
             self._retire(run)
-        if shared:
+        # Even after a failed append: listeners elsewhere must see the run end, or they follow it forever.
+        await self._end_shared(run, terminal)
+
+    async def _end_shared(self, run: Run, terminal: LoggedEvent, attempts: int = 6) -> None:
+        """Write the terminal event to the shared log, retrying for a few seconds while it is unreachable."""
+        for attempt in range(attempts):
             try:
                 await self.log.end(run.id, terminal, run.record.status)
+                return
             except EventLogUnavailable:
-                log.error("run %s: its end could not be written to the shared event log", run.id)
+                if attempt == attempts - 1:
+                    log.error("run %s: its end could not be written to the shared event log", run.id)
+                    return
+                await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
 
     def _synthetic_end(self, run: Run, code: ErrorCode, message: str) -> LoggedEvent:
         """The terminal event for a stream that ended without one (a bug below, or a forced cancel)."""
