@@ -81,7 +81,7 @@ class Workers:
             [SQLBOT, "serve", "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
-        ready, deadline = 0, time.monotonic() + 180
+        ready, deadline = 0, time.monotonic() + 600  # demo builds on a loaded 2-core box
         while ready < 5 * self.workers:  # each worker answers /healthz ready (connections land on any of them)
             assert time.monotonic() < deadline, "the workers did not start"
             try:

@@ -59,6 +59,8 @@ FOLLOW_POLL_S = 1.0
 COMMAND_CONNECTIONS = 64
 """Connections for appends and look-ups; a burst of runs waits for one (redis-py's default pool raises
 "Too many connections" past 100, which lost 900 of 1000 concurrent runs' events)."""
+POOL_WAIT_S = 20.0
+"""How long a command may wait for a free connection before the log counts as unreachable."""
 FOLLOW_CONNECTIONS = 4096
 """Connections for followers on other workers: each holds one while its ``XREAD`` blocks."""
 
@@ -99,8 +101,9 @@ class RedisEventLog:
     def from_url(cls, url: str, *, prefix: str, lease_s: float, retention_s: int, locale: str = "zh") -> RedisEventLog:
         """A log over a new client for ``url`` (nothing is connected until first use)."""
         def client(max_connections: int) -> aioredis.Redis:
+            # Waiting for a connection is bounded by POOL_WAIT_S: a burst of replays queues rather than fails.
             pool = aioredis.BlockingConnectionPool.from_url(
-                url, max_connections=max_connections, timeout=FOLLOW_POLL_S + 4, socket_connect_timeout=2,
+                url, max_connections=max_connections, timeout=POOL_WAIT_S, socket_connect_timeout=2,
                 socket_timeout=FOLLOW_POLL_S + 4, health_check_interval=30)
             # Few, quick retries: an outage must be noticed within a lease, not hidden behind seconds of backoff.
             return aioredis.Redis(connection_pool=pool, retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2))
@@ -280,12 +283,15 @@ class RedisEventLog:
         return _logged(entries[0]) if entries else None
 
     async def remote(self, run_id: str) -> RemoteRun | None:
-        """A snapshot of the run from Redis, or None when Redis has no such run."""
-        state = await self._state(run_id)
-        if state is None:
+        """A snapshot of the run from Redis (one round trip), or None when Redis has no such run."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._meta(run_id))
+            pipe.xrevrange(self._events(run_id), count=1)
+            raw, entries = await pipe.execute()
+        meta = {_s(k): _s(v) for k, v in raw.items()}
+        if not meta:
             return None
-        meta, _ = state
-        last = await self._last(run_id)
+        last = _logged(entries[0]) if entries else None
         done = meta.get("done") == "1"
         return RedisRun(self, run_id, meta.get("chat", ""), status=meta.get("status", "running"), done=done,
                         last_sequence=last.seq if last else 0,

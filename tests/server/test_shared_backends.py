@@ -276,3 +276,23 @@ async def test_one_question_at_a_time_per_chat_across_workers(redis_prefix: str)
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_burst_of_runs_loses_no_event(redis_prefix: str) -> None:
+    """1000 runs appending at once (redis-py's default pool refused past 100 connections and events were lost)."""
+    owner = Owner()
+    log = await owner.start(_log(redis_prefix))
+    try:
+        async def run(i: int) -> None:
+            await log.begin(f"b{i}", f"chat{i}", None)
+            for seq in range(1, 11):
+                await log.append(f"b{i}", _progress(f"b{i}", seq))
+
+        results = await asyncio.gather(*(run(i) for i in range(1000)), return_exceptions=True)
+        assert [r for r in results if r is not None] == []
+        client = redis.Redis.from_url(REDIS_URL)
+        lengths = {client.xlen(f"{redis_prefix}run:b{i}:events") for i in range(1000)}
+        client.close()
+        assert lengths == {10}
+    finally:
+        await log.close()
