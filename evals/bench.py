@@ -14,7 +14,9 @@ Sections:
   ``create_sql_agent`` and the LangGraph tutorial's ReAct SQL agent;
 * ``cache``: a repeated question with the step cache on (hit) and off (miss), and the very first (cold) run;
 * ``batching``: protocol content events per answer vs raw model chunks, and the first-content delay;
-* ``writer``: the offline writer's time to write SQL per question shape (``evals.accuracy.run_eval``).
+* ``writer``: the offline writer's time to write SQL per question shape (``evals.accuracy.run_eval``);
+* ``scale``: 1 vs 2 workers with the shared Redis event log and PostgreSQL store (``evals/bench_scale.py``),
+  needs both servers on this machine.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from evals.accuracy import DEV, Example, load_dataset, run_eval
 from evals.report import clean, median, percentile
 from llm.base import Chunk, Emit, ExplainRequest, SQLDraft, SQLRequest
 
-SECTIONS = ("overhead", "server", "peers", "cache", "batching", "writer")
+SECTIONS = ("overhead", "server", "peers", "cache", "batching", "writer", "scale")
 
 
 @dataclass
@@ -353,7 +355,15 @@ async def bench_server(b: Bench) -> dict[str, Any]:
     return await bench_server.main_async(quick=1000 not in b.config.streams)  # type: ignore[no-any-return]
 
 
+async def bench_scale(b: Bench) -> dict[str, Any]:
+    from evals import bench_scale
+
+    streams = tuple(n for n in b.config.streams if n >= 100) or (100,)
+    return await bench_scale.main_async(streams)
+
+
 RUNNERS = {
+    "scale": bench_scale,
     "overhead": bench_overhead,
     "server": bench_server,
     "peers": bench_peers,
@@ -458,6 +468,12 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_f(v['chunks_per_content_event'])} | {_f(v['all_events'], 0)} | {_f(v['first_content_ms'])} |"
             )
         lines.append("")
+    r = results.get("scale")
+    if r:
+        from evals.bench_scale import markdown as scale_markdown
+
+        lines += ["### 7. Scale-out: 1 vs 2 workers, shared Redis event log and PostgreSQL store", "",
+                  scale_markdown(r), ""]
     r = results.get("writer")
     if r:
         lines += [

@@ -182,7 +182,7 @@ def bench_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where bench.json and bench.md are written.")] = Path("artifacts/bench"),
     only: Annotated[
         str | None,
-        typer.Option(help="Comma-separated subset: overhead, server, peers, cache, batching, writer (default: all)."),
+        typer.Option(help="Comma-separated subset: overhead, server, peers, cache, batching, writer, scale (default: all)."),
     ] = None,
     repeats: Annotated[int, typer.Option(help="Runs per measured question (medians are taken over them).")] = 3,
     token_delay_ms: Annotated[float, typer.Option(help="The stand-in model's fixed delay per streamed token.")] = 5.0,

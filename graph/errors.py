@@ -135,6 +135,18 @@ _CATALOGUE: dict[ErrorCode, _Catalogue] = {
         Text("Retry; if it happens again, report it with the technical details.", "请重试；如再次出现，请附上技术详情反馈。"),
         True,
     ),
+    ErrorCode.WORKER_LOST: _Catalogue(
+        Text("Server worker lost", "服务进程已丢失"),
+        Text("The server process answering this question stopped before it finished.", "负责回答此问题的服务进程在完成前停止了。"),
+        Text("Retry: another server process continues from the last completed step.", "请重试：其他服务进程会从最后完成的步骤继续。"),
+        True,
+    ),
+    ErrorCode.EVENT_LOG_UNAVAILABLE: _Catalogue(
+        Text("Event log unavailable", "事件日志不可用"),
+        Text("The shared event log (Redis) could not be reached, so this answer's progress could not be delivered.", "无法连接共享事件日志（Redis），此回答的进度无法送达。"),
+        Text("Retry in a moment; if it persists, check that Redis is running.", "请稍后重试；如持续出现，请检查 Redis 是否在运行。"),
+        True,
+    ),
 }
 
 

@@ -21,7 +21,7 @@ def utc_now() -> str:
 
 
 class ErrorCode(StrEnum):
-    """The proposal's error codes, plus CANCELLED for a run the user stopped."""
+    """The proposal's error codes, plus CANCELLED for a run the user stopped and the scale-out codes."""
 
     NETWORK_ERROR = "NETWORK_ERROR"
     TIMEOUT_ERROR = "TIMEOUT_ERROR"
@@ -39,6 +39,8 @@ class ErrorCode(StrEnum):
     RESOURCE_LIMIT_EXCEEDED = "RESOURCE_LIMIT_EXCEEDED"
     CANCELLED = "CANCELLED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    WORKER_LOST = "WORKER_LOST"
+    EVENT_LOG_UNAVAILABLE = "EVENT_LOG_UNAVAILABLE"
 
 
 class _Model(BaseModel):

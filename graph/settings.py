@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -58,6 +58,18 @@ class Settings(BaseSettings):
         description="When chat checkpoints are written: exit = once per run (a failed step is still resumable), async/sync = after every step.",
     )
     checkpoint_db: Path | None = Field(None, description="SQLite file for chat checkpoints; default is data_dir/checkpoints.sqlite.")
+    redis_url: str | None = Field(
+        None,
+        description="Redis for the shared run event log (several server processes); unset = in-memory, one process.",
+    )
+    redis_prefix: str = Field("sqlbot:", min_length=1, max_length=100, description="Prefix of every Redis key SQLBot writes.")
+    redis_retention_s: int = Field(3600, ge=10, description="How long a finished run's events stay in Redis for replays, in seconds.")
+    worker_lease_s: float = Field(
+        3.0, ge=0.5, le=60, description="Lease of a server process in Redis; a run whose process stopped renewing it ends with WORKER_LOST."
+    )
+    database_url: str | None = Field(
+        None, description="PostgreSQL for chats, records and checkpoints (shared by every server process); unset = SQLite files."
+    )
 
     @field_validator("default_locale")
     @classmethod
@@ -65,6 +77,18 @@ class Settings(BaseSettings):
         if value not in ("zh", "en"):
             raise ValueError("SQLBOT_DEFAULT_LOCALE must be 'zh' or 'en'")
         return value
+
+    @model_validator(mode="after")
+    def _shared_durability(self) -> Settings:
+        # A shared store exists so another process can take a run over: keep every step, unless told otherwise.
+        if self.database_url and "checkpoint_durability" not in self.model_fields_set:
+            self.checkpoint_durability = "sync"
+        return self
+
+    @property
+    def shared(self) -> bool:
+        """Whether the shared stores (Redis and PostgreSQL) are configured, as several processes need."""
+        return bool(self.redis_url and self.database_url)
 
     @property
     def llm_configured(self) -> bool:

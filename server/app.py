@@ -16,16 +16,15 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from datasources.layout import CHATS_DB
 from datasources.registry import Registry
 from graph.settings import Settings, get_settings
+from server.backends import open_event_log, open_store
 from server.deps import Services
 from server.engine import Engine
 from server.errors import install_error_handlers
 from server.limits import EdgeLimits
 from server.routes import chat, chats, datasources, edit_sql, export, meta
 from server.runs import RunManager
-from server.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +70,17 @@ def create_app(
             asyncio.get_running_loop().set_default_executor(executor)
             stack.callback(executor.shutdown, wait=False, cancel_futures=True)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            store = await Store.open(settings.data_dir / CHATS_DB)
-            stack.push_async_callback(store.close)
-            if interrupted := await store.mark_interrupted():
-                log.info("%d run(s) were interrupted by the last shutdown; they can be retried", interrupted)
+            store = await open_store(settings, stack)
+            event_log = open_event_log(settings)
             engine, registry = await engine_factory(settings, stack)
-            runs = RunManager(engine, store, grace_s=settings.disconnect_grace_s, keep_finished_bytes=replay_budget_bytes)
-            stack.push_async_callback(runs.shutdown)  # first out: runs end before the store closes
+            runs = RunManager(engine, store, grace_s=settings.disconnect_grace_s, keep_finished_bytes=replay_budget_bytes,
+                              event_log=event_log, default_locale=settings.default_locale)
+            await runs.start()
+            stack.push_async_callback(event_log.close)
+            # Other workers' runs are alive: only records whose run has no owner any more are interrupted.
+            if interrupted := await store.mark_interrupted(event_log.alive if event_log.shared else None):
+                log.info("%d run(s) were interrupted by a stopped server; they can be retried", interrupted)
+            stack.push_async_callback(runs.shutdown)  # first out: runs end before the log and the store close
             app.state.services = Services(settings, registry, engine, store, runs, heartbeat_s)
             yield
 

@@ -219,22 +219,35 @@ def datasources() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default: SQLBOT_HOST, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: SQLBOT_PORT, 8000).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (more than 1 needs SQLBOT_REDIS_URL and SQLBOT_DATABASE_URL).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the chat API and the web UI (one worker: runs live in this process)."""
+    """Serve the chat API and the web UI.
+
+    One worker keeps runs in this process. Several (``--workers N``, or several ``sqlbot serve`` on other
+    ports) share runs through Redis and chats and checkpoints through PostgreSQL.
+    """
     import uvicorn
 
     from graph.settings import get_settings
     from server.app import create_app
 
     settings = get_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=log_level,
-        timeout_graceful_shutdown=5,
-    )
+    options: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port, "log_level": log_level,
+                               "timeout_graceful_shutdown": 5}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    if not settings.shared:
+        missing = [name for name, value in (("SQLBOT_REDIS_URL", settings.redis_url),
+                                            ("SQLBOT_DATABASE_URL", settings.database_url)) if not value]
+        typer.echo(f"--workers {workers} needs the shared stores: set {' and '.join(missing)} "
+                   "(runs, chats and checkpoints otherwise live in one process and its SQLite files). "
+                   "See docs/scaling.md.", err=True)
+        raise typer.Exit(2)
+    # Each worker process builds its own app from the same environment.
+    uvicorn.run("server.app:create_app", factory=True, workers=workers, **options)
+
 
 from evals.cli import register  # noqa: E402, I001 - `sqlbot eval` and `sqlbot bench` live in evals/
 register(app)

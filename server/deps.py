@@ -14,7 +14,7 @@ from datasources.registry import Registry
 from graph.settings import Settings
 from server.engine import Engine
 from server.runs import RunManager
-from server.store import Store
+from server.store import ChatStore
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Services:
     settings: Settings
     registry: Registry
     engine: Engine
-    store: Store
+    store: ChatStore
     runs: RunManager
     heartbeat_s: float = 5.0
     """Seconds of silence after which an SSE stream sends a heartbeat comment."""
@@ -46,7 +46,7 @@ def get_registry(request: Request) -> Registry:
     return get_services(request).registry
 
 
-def get_store(request: Request) -> Store:
+def get_store(request: Request) -> ChatStore:
     """The chat store."""
     return get_services(request).store
 
@@ -59,5 +59,5 @@ def get_runs(request: Request) -> RunManager:
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-StoreDep = Annotated[Store, Depends(get_store)]
+StoreDep = Annotated[ChatStore, Depends(get_store)]
 RunsDep = Annotated[RunManager, Depends(get_runs)]

@@ -7,15 +7,13 @@ import contextlib
 from contextlib import AsyncExitStack
 from typing import Any
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-from datasources.layout import CHECKPOINTS_DB
 from datasources.registry import Registry
 from graph.builder import build_graph
 from graph.context import Context, warm_up
 from graph.events import start_run
 from graph.routes import RETRY_RESET
 from graph.settings import Settings
+from server.backends import open_checkpointer
 from server.engine import Engine, EventStream, ThreadHead
 
 
@@ -90,12 +88,10 @@ class GraphEngine:
 
 
 async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engine, Registry]:
-    """The real engine: the compiled graph with an AsyncSqliteSaver checkpointer in the data directory."""
+    """The real engine: the compiled graph with its checkpointer (SQLite, or PostgreSQL when configured)."""
     context = Context.from_settings(settings)
     stack.callback(context.registry.close)
-    path = settings.checkpoint_db or settings.data_dir / CHECKPOINTS_DB
-    path.parent.mkdir(parents=True, exist_ok=True)
-    checkpointer = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
+    checkpointer = await open_checkpointer(settings, stack)
     graph = build_graph(settings=settings, checkpointer=checkpointer)
     # First questions should not pay for demo builds, introspection and dictionary loading: do it now, aside.
     warming = asyncio.create_task(asyncio.to_thread(warm_up, context), name="warm-up")

@@ -9,6 +9,11 @@ generator never runs the graph (Starlette would not cancel a node when the clien
   (``disconnect_grace_s``); a listener that re-attaches in time stops it, otherwise the run is cancelled;
 * finished runs keep their log in a bounded LRU so a late reconnect still replays everything.
 
+Each event is also appended to the :class:`server.eventlog.EventLog`. The default one shares nothing; the
+Redis one lets listeners on other workers replay and follow the run (``find`` returns a
+:class:`server.eventlog.RemoteRun` for those), forwards their cancel requests here, and ends the runs of
+a worker that died. A worker that cannot reach the shared log ends its runs with EVENT_LOG_UNAVAILABLE.
+
 The run's record is filled from the same events (:mod:`server.recorder`) and saved when it ends, before the
 terminal event is published, so whoever sees ``finish`` can read the stored result.
 """
@@ -18,22 +23,24 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import json
 import logging
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from graph.protocol import TERMINAL_TYPES, ErrorCode, ErrorInfo, Event, StreamErrorEvent
+from graph.errors import SQLBotError
+from graph.protocol import TERMINAL_TYPES, ErrorCode, ErrorInfo, StreamErrorEvent
 from graph.routes import retry_rewind
 from graph.steps import BY_ID
 from server.engine import Engine, EventStream
-from server.errors import conflict, not_found
+from server.errors import ApiError, conflict, not_found
+from server.eventlog import ChatBusy, EventLog, EventLogUnavailable, LocalEventLog, LoggedEvent, frame
 from server.recorder import apply_event, start_attempt
-from server.store import Record, Store
+from server.store import ChatStore, Record, interrupt
+
+__all__ = ["LoggedEvent", "Run", "RunManager", "RunView", "listening"]
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +49,39 @@ ATTACH_WINDOW_S = 5.0
 CANCEL_WATCHDOG_S = 2.0
 """After a cancel, how long the stream may take to end before the run task is cancelled outright."""
 
+CancelReason = Literal["request", "disconnect", "shutdown", "event_log"]
+
 
 def new_id() -> str:
     """A fresh opaque id for chats and runs."""
     return uuid.uuid4().hex
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedEvent:
-    """One event of a run, serialised once for every listener."""
+class RunView(Protocol):
+    """What a listener needs of a run, whether this worker owns it (:class:`Run`) or another does."""
 
-    seq: int
-    type: str
-    event: Event | None
-    """The event itself, for live listeners (the legacy adapter, the record); None once a finished run's
-    log is compacted: a replay needs only the frame, and the models weigh more than the bytes."""
-    sse: bytes
-    """The complete SSE frame: ``id:`` sequence, ``event:`` type, ``data:`` JSON."""
+    @property
+    def id(self) -> str: ...  # noqa: D102
+    @property
+    def chat_id(self) -> str: ...  # noqa: D102
+    @property
+    def status(self) -> str: ...  # noqa: D102
+    @property
+    def done(self) -> bool: ...  # noqa: D102
+    @property
+    def last_sequence(self) -> int: ...  # noqa: D102
+    @property
+    def terminal(self) -> LoggedEvent | None: ...  # noqa: D102
+    @property
+    def listeners(self) -> int: ...  # noqa: D102
 
+    def follow(self, after: int = 0, heartbeat: float | None = None) -> AsyncIterator[LoggedEvent | None]:
+        """Every event after ``after``, then live ones until the terminal event; ``None`` = heartbeat due."""
+        ...
 
-def _frame(event: Event) -> LoggedEvent:
-    data = json.dumps(event.wire(), ensure_ascii=False, separators=(",", ":"))
-    sse = f"id: {event.sequence}\nevent: {event.type}\ndata: {data}\n\n".encode()
-    return LoggedEvent(event.sequence, event.type, event, sse)
+    async def wait_finished(self, timeout: float | None = None) -> bool:
+        """Wait until the run has ended; False on timeout."""
+        ...
 
 
 class Run:
@@ -80,13 +97,18 @@ class Run:
         self.listeners = 0
         self.attached = False
         """Whether a listener has ever followed the run."""
-        self.cancel_reason: Literal["request", "disconnect", "shutdown"] | None = None
+        self.cancel_reason: CancelReason | None = None
         self.started = time.monotonic()
         self.task: asyncio.Task[None] | None = None
         self.initial_save: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._finished = asyncio.Event()
+
+    @property
+    def status(self) -> str:
+        """The record's status."""
+        return self.record.status
 
     @property
     def log_bytes(self) -> int:
@@ -162,12 +184,14 @@ class RunManager:
     """Starts runs, keeps their logs, attaches listeners and enforces the disconnect grace period."""
 
     def __init__(
-        self, engine: Engine, store: Store, *, grace_s: float, keep_finished: int = 512,
-        keep_finished_bytes: int = 32 << 20,
+        self, engine: Engine, store: ChatStore, *, grace_s: float, keep_finished: int = 512,
+        keep_finished_bytes: int = 32 << 20, event_log: EventLog | None = None, default_locale: str = "zh",
     ) -> None:
         self.engine = engine
         self.store = store
+        self.log: EventLog = event_log or LocalEventLog()
         self.grace_s = grace_s
+        self.default_locale = default_locale
         self.keep_finished = keep_finished
         """How many finished runs keep their log for late reconnects..."""
         self.keep_finished_bytes = keep_finished_bytes
@@ -186,6 +210,16 @@ class RunManager:
         if run is None and (run := self._finished.get(run_id)) is not None:
             self._finished.move_to_end(run_id)
         return run
+
+    async def find(self, run_id: str) -> RunView | None:
+        """The run with ``run_id``: this worker's own, or one another worker owns (through the shared log)."""
+        run = self.get(run_id)
+        if run is not None:
+            return run
+        try:
+            return await self.log.remote(run_id)
+        except Exception as exc:  # the shared log is down: the run cannot be seen from here
+            raise _log_unavailable(exc) from exc
 
     def active_in_chat(self, chat_id: str) -> Run | None:
         """The run currently answering in ``chat_id``, if any."""
@@ -228,6 +262,7 @@ class RunManager:
             inputs["locale"] = locale
         if datasource_id:
             inputs["datasource_id"] = datasource_id
+        await self._begin(record)
         stream = self.engine.start(chat_id=cid, run_id=record.id, inputs=inputs, locale=locale)
         run = self._launch(record, stream)
         # The rows are written beside the run rather than before it, so they do not delay the first event.
@@ -244,6 +279,8 @@ class RunManager:
         if record is None:
             raise not_found("run", run_id)
         self._ensure_idle(record.chat_id)
+        if record.status == "running" and not await self._alive(record.id):
+            interrupt(record)  # its worker died and nobody was following to say so
         if record.status not in ("failed", "cancelled", "interrupted"):
             raise conflict("NOT_RETRYABLE", f"The run {record.status}; only a failed or cancelled run can be retried.",
                            {"status": record.status})
@@ -267,6 +304,7 @@ class RunManager:
         start_attempt(record)
         record.attempts += 1
         record.checkpoint_before = head.checkpoint_id
+        await self._begin(record)
         stream = self.engine.start(chat_id=record.chat_id, run_id=record.id, inputs=None, locale=record.locale)
         if (previous := self._finished.pop(record.id, None)) is not None:
             self._finished_bytes -= previous.log_bytes
@@ -295,6 +333,7 @@ class RunManager:
         edited = Record(id=new_id(), chat_id=record.chat_id, question=record.question, locale=record.locale,
                         datasource_id=record.datasource_id, kind="edit")
         edited.checkpoint_before = head.checkpoint_id
+        await self._begin(edited)
         stream = self.engine.start(chat_id=record.chat_id, run_id=edited.id, inputs=None, locale=record.locale)
         run = self._launch(edited, stream)
         run.initial_save = self._save_soon(edited)
@@ -308,6 +347,18 @@ class RunManager:
         run, _ = await self.ask(question=record.question, chat_id=record.chat_id,
                                 datasource_id=record.datasource_id, locale=record.locale, kind="regenerate")
         return run
+
+    async def _alive(self, run_id: str) -> bool:
+        return run_id in self._active or await self.log.alive(run_id)
+
+    async def _begin(self, record: Record) -> None:
+        try:
+            await self.log.begin(record.id, record.chat_id, record.locale)
+        except ChatBusy as exc:
+            raise conflict("CHAT_BUSY", "A question is still being answered in this chat; cancel it or wait.",
+                           {"runId": exc.run_id}) from exc
+        except EventLogUnavailable as exc:
+            raise _log_unavailable(exc) from exc
 
     def _ensure_idle(self, chat_id: str) -> None:
         busy = self._by_chat.get(chat_id)
@@ -341,14 +392,22 @@ class RunManager:
 
     async def _drive(self, run: Run) -> None:
         terminal: LoggedEvent | None = None
+        shared = True
         try:
             async for event in run.stream:
                 apply_event(run.record, event)
-                item = _frame(event)
+                item = frame(event)
                 if event.type in TERMINAL_TYPES:
                     terminal = item  # published once the record is saved
-                else:
-                    run.publish(item)
+                    continue
+                run.publish(item)
+                if shared:
+                    try:
+                        await self.log.append(run.id, item)
+                    except EventLogUnavailable:
+                        log.error("run %s: the shared event log is unreachable; stopping the run", run.id)
+                        shared = False
+                        self._spawn_cancel(run, "event_log")
         except asyncio.CancelledError:
             if terminal is None:
                 terminal = self._synthetic_end(run, ErrorCode.CANCELLED, "The run was stopped.")
@@ -358,6 +417,8 @@ class RunManager:
                 terminal = self._synthetic_end(run, ErrorCode.INTERNAL_ERROR, f"The run failed unexpectedly: {exc}")
         if terminal is None:
             terminal = self._synthetic_end(run, ErrorCode.INTERNAL_ERROR, "The run ended without a result.")
+        if run.cancel_reason == "event_log" and terminal.type == "stream_error":
+            terminal = self._coded_end(run, ErrorCode.EVENT_LOG_UNAVAILABLE)
         try:
             await self._persist_end(run)
         except Exception:
@@ -365,6 +426,20 @@ class RunManager:
         finally:
             run.publish(terminal)
             self._retire(run)
+        # Even after a failed append: listeners elsewhere must see the run end, or they follow it forever.
+        await self._end_shared(run, terminal)
+
+    async def _end_shared(self, run: Run, terminal: LoggedEvent, attempts: int = 6) -> None:
+        """Write the terminal event to the shared log, retrying for a few seconds while it is unreachable."""
+        for attempt in range(attempts):
+            try:
+                await self.log.end(run.id, terminal, run.record.status)
+                return
+            except EventLogUnavailable:
+                if attempt == attempts - 1:
+                    log.error("run %s: its end could not be written to the shared event log", run.id)
+                    return
+                await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
 
     def _synthetic_end(self, run: Run, code: ErrorCode, message: str) -> LoggedEvent:
         """The terminal event for a stream that ended without one (a bug below, or a forced cancel)."""
@@ -373,7 +448,17 @@ class RunManager:
         info = ErrorInfo(code=code, title=title, message=message, can_retry=True, detail=None)
         event = StreamErrorEvent(sequence=run.last_sequence + 1, session_id=run.id, error=info, step_id=None)
         apply_event(run.record, event)
-        return _frame(event)
+        return frame(event)
+
+    def _coded_end(self, run: Run, code: ErrorCode) -> LoggedEvent:
+        """A terminal ``stream_error`` with ``code``'s catalogue texts in the run's locale."""
+        locale = run.record.locale or self.default_locale
+        info = SQLBotError(code).info("en" if locale == "en" else "zh")
+        failed = BY_ID.get(run.record.failed_step or "")
+        event = StreamErrorEvent(sequence=run.last_sequence + 1, session_id=run.id, error=info,
+                                 step_id=failed.id if failed else None)
+        apply_event(run.record, event)
+        return frame(event)
 
     async def _persist_end(self, run: Run) -> None:
         if run.initial_save is not None:
@@ -434,13 +519,57 @@ class RunManager:
     def _grace_expired(self, run: Run) -> None:
         run.timer = None
         if run.listeners == 0 and not run.done:
-            log.info("run %s: nobody listening for %.1fs, cancelling", run.id, self.grace_s)
-            self._spawn_cancel(run, "disconnect")
+            self._background_task(self._grace_check(run))
 
-    def _spawn_cancel(self, run: Run, reason: Literal["request", "disconnect", "shutdown"]) -> None:
+    async def _grace_check(self, run: Run) -> None:
+        if await self.log.followed_elsewhere(run.id):
+            if run.listeners == 0 and not run.done:
+                self._arm(run, max(self.grace_s, ATTACH_WINDOW_S))  # a listener on another worker follows it
+            return
+        if run.listeners == 0 and not run.done:
+            log.info("run %s: nobody listening for %.1fs, cancelling", run.id, self.grace_s)
+            await self.cancel(run, "disconnect")
+
+    def _spawn_cancel(self, run: Run, reason: CancelReason) -> None:
         self._background_task(self.cancel(run, reason))
 
-    async def cancel(self, run: Run, reason: Literal["request", "disconnect", "shutdown"] = "request") -> None:
+    async def cancel_any(self, run: RunView) -> str:
+        """Stop a run wherever it runs; returns its status afterwards.
+
+        Another worker's run is cancelled by that worker (the request goes through the shared log); if its
+        worker is gone, the run ends as lost.
+        """
+        if isinstance(run, Run):
+            await self.cancel(run, "request")
+            return run.status
+        if not run.done:
+            try:
+                await self.log.request_cancel(run.id)
+                await run.wait_finished(2 * CANCEL_WATCHDOG_S + 1)
+            except Exception as exc:
+                raise _log_unavailable(exc) from exc
+        return run.status
+
+    def on_cancel_request(self, run_id: str) -> None:
+        """Another worker asked to cancel one of this worker's runs."""
+        run = self._active.get(run_id)
+        if run is not None:
+            self._spawn_cancel(run, "request")
+
+    def on_log_down(self) -> None:
+        """The shared log has been unreachable for a lease: nobody else can see these runs; end them."""
+        for run in list(self._active.values()):
+            self._spawn_cancel(run, "event_log")
+
+    async def on_worker_lost(self, run_id: str, error: dict[str, Any]) -> None:
+        """A run whose worker died was ended in the shared log: its record becomes ``interrupted`` (retryable)."""
+        record = await self.store.get_record(run_id)
+        if record is not None and record.status == "running":
+            record.status = "interrupted"
+            record.error = error
+            await self.store.save_record(record)
+
+    async def cancel(self, run: Run, reason: CancelReason = "request") -> None:
         """Stop ``run`` now. If its stream does not end promptly, the run task itself is cancelled."""
         if run.done:
             return
@@ -462,10 +591,19 @@ class RunManager:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
+    async def start(self) -> None:
+        """Serve this worker in the event log (lease, cancel requests)."""
+        await self.log.start(on_cancel=self.on_cancel_request, on_lost=self.on_worker_lost, on_down=self.on_log_down)
+
     def forget_chat(self, chat_id: str) -> None:
         """Drop finished runs of a deleted chat from the replay cache."""
         for run_id in [r.id for r in self._finished.values() if r.chat_id == chat_id]:
             self._finished_bytes -= self._finished.pop(run_id).log_bytes
+
+
+def _log_unavailable(exc: BaseException) -> ApiError:
+    return ApiError(503, "EVENT_LOG_UNAVAILABLE", "The shared event log (Redis) cannot be reached; try again shortly.",
+                    {"reason": str(exc)[:200]})
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from sse_starlette import EventSourceResponse
 
 from server.legacy import LegacyAdapter, encode, preamble
-from server.runs import Run, RunManager
+from server.runs import Run, RunManager, RunView
 
 HEARTBEAT = b": ping\n\n"
 
@@ -23,22 +23,29 @@ _HEADERS = {
 }
 
 
-def _response(body: AsyncIterator[bytes], run: Run) -> EventSourceResponse:
+def _response(body: AsyncIterator[bytes], run: RunView) -> EventSourceResponse:
     headers = {**_HEADERS, "X-Run-Id": run.id, "X-Chat-Id": run.chat_id}
     # ping=0: the generators send their own heartbeat only when the run is silent.
     return EventSourceResponse(body, ping=0, headers=headers, sep="\n")
 
 
-def enhanced_stream(runs: RunManager, run: Run, *, after: int = 0, heartbeat_s: float) -> EventSourceResponse:
-    """The step protocol from the event after ``after`` (a ``Last-Event-ID``), then live to the end."""
+def enhanced_stream(runs: RunManager, run: RunView, *, after: int = 0, heartbeat_s: float) -> EventSourceResponse:
+    """The step protocol from the event after ``after`` (a ``Last-Event-ID``), then live to the end.
+
+    A run another worker owns is followed through the shared event log; only this worker's own runs count
+    their listeners here (for the disconnect grace rule).
+    """
 
     async def body() -> AsyncIterator[bytes]:
-        runs.attach(run)
+        local = run if isinstance(run, Run) else None
+        if local is not None:
+            runs.attach(local)
         try:
             async for item in run.follow(after, heartbeat_s):
                 yield HEARTBEAT if item is None else item.sse
         finally:
-            runs.detach(run)
+            if local is not None:
+                runs.detach(local)
 
     return _response(body(), run)
 

@@ -1,6 +1,7 @@
-"""Chats and their records, kept in SQLite (aiosqlite) in the data directory.
+"""Chats and their records: the :class:`ChatStore` interface and its SQLite implementation (the default).
 
-A chat is a LangGraph thread (``thread_id == chat.id``); a record is one run in it (``record.id == run_id``).
+:class:`SqliteStore` keeps them in the data directory (aiosqlite); ``server.store_postgres.PostgresStore``
+keeps them in PostgreSQL when several server processes share them (``SQLBOT_DATABASE_URL``). A chat is a LangGraph thread (``thread_id == chat.id``); a record is one run in it (``record.id == run_id``).
 The record is filled from the event stream by :mod:`server.recorder`, so legacy and enhanced clients
 record the same way. Checkpoint ids are stored per record so a retry still works after a restart.
 """
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import aiosqlite
 
@@ -116,14 +118,74 @@ class Record:
         return cls(**data)
 
 
-class Store:
-    """Async access to the chat database. One connection; aiosqlite serialises the calls."""
+INTERRUPTED_ERROR: dict[str, Any] = {
+    "code": "INTERNAL_ERROR",
+    "title": "Interrupted",
+    "message": "The server stopped while this question was being answered.",
+    "canRetry": True,
+    "level": "error",
+}
+"""The error of a record whose run was cut short by a stopped server (it stays retryable)."""
+
+
+def interrupt(record: Record) -> Record:
+    """Mark a record left ``running`` by a process that is gone as ``interrupted`` (retryable)."""
+    record.status = "interrupted"
+    record.error = record.error or dict(INTERRUPTED_ERROR)
+    return record
+
+
+class ChatStore(Protocol):
+    """What the server needs from the chat database, whichever database it is."""
+
+    async def close(self) -> None:
+        """Release the connection(s)."""
+        ...
+
+    async def create_chat(self, chat_id: str, title: str, datasource_id: str | None) -> Chat:
+        """Create a chat titled after its first question."""
+        ...
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        """The chat with ``chat_id``, or None."""
+        ...
+
+    async def list_chats(self, limit: int = 50, offset: int = 0) -> list[Chat]:
+        """Chats, most recently active first."""
+        ...
+
+    async def delete_chat(self, chat_id: str) -> bool:
+        """Delete a chat and its records; False when there was none."""
+        ...
+
+    async def save_record(self, record: Record) -> None:
+        """Insert or replace a record and bump its chat's ``updated_at``."""
+        ...
+
+    async def get_record(self, record_id: str) -> Record | None:
+        """The record with ``record_id``, or None."""
+        ...
+
+    async def list_records(self, chat_id: str) -> list[Record]:
+        """A chat's records, oldest first."""
+        ...
+
+    async def mark_interrupted(self, alive: Callable[[str], Awaitable[bool]] | None = None) -> int:
+        """Records left ``running`` whose run is not ``alive`` any more become ``interrupted``; returns how many.
+
+        ``alive(record_id)`` is None for a store used by one process, where no run survives a restart.
+        """
+        ...
+
+
+class SqliteStore:
+    """:class:`ChatStore` in a SQLite file. One connection; aiosqlite serialises the calls."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path) -> SqliteStore:
         """Open (and create) the database at ``path``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path)
@@ -200,18 +262,14 @@ class Store:
         ) as cur:
             return [Record.from_json(r["body"]) async for r in cur]
 
-    async def mark_interrupted(self) -> int:
-        """Records left ``running`` by a previous process become ``interrupted`` (retryable); returns how many."""
+    async def mark_interrupted(self, alive: Callable[[str], Awaitable[bool]] | None = None) -> int:
+        """Records left ``running`` whose run is not ``alive`` any more become ``interrupted``; returns how many."""
         async with self._conn.execute("SELECT body FROM record WHERE status = 'running'") as cur:
             stale = [Record.from_json(r["body"]) async for r in cur]
+        count = 0
         for record in stale:
-            record.status = "interrupted"
-            record.error = record.error or {
-                "code": "INTERNAL_ERROR",
-                "title": "Interrupted",
-                "message": "The server stopped while this question was being answered.",
-                "canRetry": True,
-                "level": "error",
-            }
-            await self.save_record(record)
-        return len(stale)
+            if alive is not None and await alive(record.id):
+                continue
+            await self.save_record(interrupt(record))
+            count += 1
+        return count

@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 from datasources.errors import DatasourceNotFound
 from server.deps import ServicesDep
 from server.errors import ERROR_RESPONSES, conflict, not_found
-from server.runs import Run
+from server.runs import Run, RunView
 from server.schemas import MAX_INT, CancelResult, QuestionRequest, RecordData, RetryRequest, RunStatus
 from server.sse import enhanced_stream, legacy_stream
 
@@ -58,8 +58,9 @@ async def ask_question_enhanced(services: ServicesDep, body: QuestionRequest) ->
     return await _answer(services, body, enhanced=True)
 
 
-def _run(services: ServicesDep, run_id: str) -> Run:
-    run = services.runs.get(run_id)
+async def _run(services: ServicesDep, run_id: str) -> RunView:
+    """The run, owned here or (with the shared event log) by another worker."""
+    run = await services.runs.find(run_id)
     if run is None:
         raise not_found("run", run_id)
     return run
@@ -67,9 +68,9 @@ def _run(services: ServicesDep, run_id: str) -> Run:
 
 @router.get("/runs/{run_id}", operation_id="get_run", responses=ERROR_RESPONSES)
 async def get_run(services: ServicesDep, run_id: str) -> RunStatus:
-    """Where a live or recently finished run stands."""
-    run = _run(services, run_id)
-    return RunStatus(run_id=run.id, chat_id=run.chat_id, status=run.record.status,
+    """Where a live or recently finished run stands (on whichever worker runs it)."""
+    run = await _run(services, run_id)
+    return RunStatus(run_id=run.id, chat_id=run.chat_id, status=run.status,
                      last_sequence=run.last_sequence, listeners=run.listeners, done=run.done)
 
 
@@ -86,22 +87,21 @@ async def stream_run(
     terminal event in ``detail``): a 200 with nothing in it would make an ``EventSource`` reconnect forever,
     an error status makes it stop.
     """
-    run = _run(services, run_id)
+    run = await _run(services, run_id)
     start = last_event_id if last_event_id is not None else after or 0
     terminal = run.terminal
     if terminal is not None and start >= terminal.seq:
         raise conflict("RUN_FINISHED", f"The run has finished; its last event is {terminal.seq}, nothing comes after it.",
-                       {"lastSequence": terminal.seq, "status": run.record.status,
-                        "terminal": terminal.event.wire() if terminal.event else None})
+                       {"lastSequence": terminal.seq, "status": run.status, "terminal": terminal.wire()})
     return enhanced_stream(services.runs, run, after=start, heartbeat_s=services.heartbeat_s)
 
 
 @router.post("/runs/{run_id}/cancel", operation_id="cancel_run", responses=ERROR_RESPONSES)
 async def cancel_run(services: ServicesDep, run_id: str) -> CancelResult:
-    """Stop a run now: the running step, its model request and its database query."""
-    run = _run(services, run_id)
-    await services.runs.cancel(run, "request")
-    return CancelResult(run_id=run.id, status=run.record.status)
+    """Stop a run now: the running step, its model request and its database query (on whichever worker runs it)."""
+    run = await _run(services, run_id)
+    status = await services.runs.cancel_any(run)
+    return CancelResult(run_id=run.id, status=status)
 
 
 @router.post("/runs/{run_id}/retry", operation_id="retry_run", response_class=EventSourceResponse, responses=_STREAM)
@@ -123,7 +123,7 @@ async def regenerate_run(services: ServicesDep, run_id: str) -> EventSourceRespo
 
 
 async def _record_data(services: ServicesDep, record_id: str) -> RecordData:
-    live = services.runs.get(record_id)
+    live = await services.runs.find(record_id)
     if live is not None and not live.done:
         await live.wait_finished(_DATA_WAIT_S)
     record = await services.store.get_record(record_id)

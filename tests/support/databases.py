@@ -7,6 +7,7 @@ where it fails instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -186,3 +187,68 @@ def pg_exec(database: str, sql: str) -> None:
 
     with psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname=database, autocommit=True) as conn:
         conn.execute(sql)  # type: ignore[arg-type]
+
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def pg_url(dbname: str) -> str:
+    """A libpq URL for ``dbname`` on the local server (trust auth, user postgres)."""
+    return f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{dbname}"
+
+
+def redis_available(port: int = REDIS_PORT) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(host=REDIS_HOST, port=port, socket_connect_timeout=2).ping())
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def temp_pg_database() -> Iterator[str]:
+    """A fresh empty PostgreSQL database ``sqlbot_t_<hex>``, dropped afterwards; yields its URL."""
+    require(pg_available(), f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}")
+    name = f"sqlbot_t_{secrets.token_hex(6)}"
+    with _pg_admin() as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield pg_url(name)
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def temp_redis_prefix() -> Iterator[str]:
+    """A key prefix of its own on the shared Redis (``sqlbot_t_<hex>:``); its keys are deleted afterwards."""
+    require(redis_available(), f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}")
+    import redis
+
+    prefix = f"sqlbot_t_{secrets.token_hex(6)}:"
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture
+def pg_empty() -> Iterator[str]:
+    """A fresh empty PostgreSQL database for the test; yields its URL."""
+    with temp_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix of the test's own."""
+    with temp_redis_prefix() as prefix:
+        yield prefix
+
+
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"

@@ -12,7 +12,7 @@ export type ProtocolEvent =
   | FinalCompleteEvent
   | StreamErrorEvent
 /**
- * The proposal's error codes, plus CANCELLED for a run the user stopped.
+ * The proposal's error codes, plus CANCELLED for a run the user stopped and the scale-out codes.
  */
 export type ErrorCode =
   | 'NETWORK_ERROR'
@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'RESOURCE_LIMIT_EXCEEDED'
   | 'CANCELLED'
   | 'INTERNAL_ERROR'
+  | 'WORKER_LOST'
+  | 'EVENT_LOG_UNAVAILABLE'
 
 /**
  * A step started.
