@@ -13,10 +13,9 @@ import pytest
 
 from tests.web.conftest import Server, Shots, check_long_tasks, new_page
 from tests.web.test_browser import (
-    LONG_TASKS_SCRIPT,
     assert_answer_rendered,
     last_answer,
-    measures,
+    offline_answer_long_tasks,
     real_errors,
     wait_status,
 )
@@ -117,28 +116,8 @@ def test_layout_fits_the_window(browser: Any, offline_server: Server, size: str,
 def test_a_phone_draws_an_answer_without_long_tasks(browser: Any, offline_server: Server) -> None:
     """The rule from the desktop test holds at phone size: no task over 50 ms from send until the chart is drawn."""
     with new_page(browser, **PHONE, mobile=True) as page:
-        page.add_init_script(LONG_TASKS_SCRIPT)
-        # best of three fresh loads: one long task can come from the shared machine, a regression shows in all three
-        for _attempt in range(3):
-            page.goto(offline_server.url)
-            page.get_by_test_id("welcome").wait_for()
-            page.wait_for_timeout(2500)  # past the idle-time loading of ECharts
-            page.get_by_test_id("datasource-select").click()
-            page.locator(".ds-popper .el-select-dropdown__item", has_text="超市销售").click()
-            page.get_by_test_id("question-input").fill("各地区的利润")
-            page.wait_for_timeout(300)
-            sent = page.evaluate("window.__longTasks = []; window.__longFrames = []; performance.now()")
-            page.get_by_test_id("send").click()
-            wait_status(page, "已完成")
-            assert_answer_rendered(page)
-            page.wait_for_timeout(1500)
-            tasks = [[round(t - sent), d] for t, d in page.evaluate("window.__longTasks")]
-            print("phone answer long tasks:", tasks)
-            longest = max((d for _, d in tasks), default=0)
-            if longest <= 50:
-                break
-        frames = [f["scripts"] for f in page.evaluate("window.__longFrames")]
-        check_long_tasks(longest, (tasks, frames, measures(page, sent)))
+        report = offline_answer_long_tasks(page, offline_server.url, "各地区的利润", "phone")
+    check_long_tasks(report["max_long_task_ms"], report)
 
 
 def test_edit_the_sql_and_run_it_again(browser: Any, offline_server: Server) -> None:
