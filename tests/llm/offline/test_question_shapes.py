@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from llm.base import SQLRequest
-from llm.offline import OfflineWriter
+from tests.llm.offline.test_generalization import first_column, rows_of, run
 
 CASES = [
     json.loads(line)
@@ -18,19 +17,6 @@ CASES = [
 
 
 
-async def run(registry: Any, ds: str, question: str) -> list[tuple[Any, ...]]:
-    request = SQLRequest(question, registry.schema(ds), values=registry.values(ds))
-    draft = await OfflineWriter().write_sql(request, lambda c: None)
-    result = await registry.connect(ds).run(draft.sql, max_rows=100_000, timeout_s=60)
-    return [tuple(r) for r in result.rows]
-
-
-def rows_of(registry: Any, ds: str, sql: str) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in registry.connect(ds).fetchall(sql)]
-
-
-def first_column(rows: list[tuple[Any, ...]]) -> set[Any]:
-    return {r[0] for r in rows}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['shape']}:{c['question']}" for c in CASES])
