@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from evals.bench_server import make_db, pct
+from evals.bench_server import StreamResult, make_db, pct, register_shop
 from tests.support.net import free_port
 
 SQLBOT = str(Path(sys.executable).with_name("sqlbot"))
@@ -88,9 +88,7 @@ class Workers:
                 ready = ready + 1 if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).json()["ready"] else 0
             except httpx.TransportError:
                 time.sleep(0.2)
-        r = httpx.post(f"http://127.0.0.1:{self.port}/api/datasources",
-                       json={"id": "shop", "type": "duckdb", "path": "shop.duckdb"})
-        assert r.status_code in (201, 409), r.text
+        register_shop(self.port)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -104,14 +102,8 @@ class Workers:
 
 
 @dataclass
-class Stream:
+class Stream(StreamResult):
     run_id: str = ""
-    ttfe: float = float("nan")
-    events: int = 0
-    lost: int = 0
-    out_of_order: int = 0
-    terminal: str = ""
-    error: str = ""
 
 
 async def read_stream(port: int, method: str, path: str, body: bytes = b"") -> Stream:
@@ -142,15 +134,7 @@ async def read_stream(port: int, method: str, path: str, body: bytes = b"") -> S
                 if res.events == 0:
                     res.ttfe = time.perf_counter() - t0
                 res.events += 1
-                payload = json.loads(line[5:])
-                seq = payload["sequence"]
-                if seq > expected:
-                    res.lost += seq - expected
-                elif seq < expected:
-                    res.out_of_order += 1
-                expected = max(expected, seq + 1)
-                if payload["type"] in ("final_complete", "stream_error"):
-                    res.terminal = payload["type"]
+                expected = res.tally(json.loads(line[5:]), expected)
         writer.close()
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         res.error = f"{type(exc).__name__}: {exc}"

@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -68,9 +69,7 @@ class Server:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        r = httpx.post(f"http://127.0.0.1:{self.port}/api/datasources",
-                       json={"id": "shop", "type": "duckdb", "path": "shop.duckdb"})
-        assert r.status_code in (201, 409), r.text
+        register_shop(self.port)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -87,6 +86,12 @@ class Server:
         return psutil.Process(self.proc.pid)
 
 
+def register_shop(port: int) -> None:
+    """Register the benchmark's own DuckDB file (``shop.duckdb`` in the data directory) as datasource ``shop``."""
+    r = httpx.post(f"http://127.0.0.1:{port}/api/datasources", json={"id": "shop", "type": "duckdb", "path": "shop.duckdb"})
+    assert r.status_code in (201, 409), r.text
+
+
 @dataclass
 class StreamResult:
     ttfe: float = float("nan")
@@ -98,6 +103,17 @@ class StreamResult:
     terminal: str = ""
     error: str = ""
     first_seen: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def tally(self, payload: dict[str, Any], expected: int) -> int:
+        """Count one protocol event against the ``expected`` sequence number; returns the next one expected."""
+        seq = payload["sequence"]
+        if seq > expected:
+            self.lost += seq - expected
+        elif seq < expected:
+            self.out_of_order += 1
+        if payload["type"] in ("final_complete", "stream_error"):
+            self.terminal = payload["type"]
+        return max(expected, seq + 1)
 
 
 async def one_stream(
@@ -141,14 +157,7 @@ async def one_stream(
                         if payload["type"] in ("finish", "error"):
                             res.terminal = payload["type"]
                         continue
-                    seq = payload["sequence"]
-                    if seq > expected:
-                        res.lost += seq - expected
-                    elif seq < expected:
-                        res.out_of_order += 1
-                    expected = max(expected, seq + 1)
-                    if payload["type"] in ("final_complete", "stream_error"):
-                        res.terminal = payload["type"]
+                    expected = res.tally(payload, expected)
             buf = buf.rsplit(b"\n", 1)[-1]
             if hold is not None and res.events and not hold.is_set():
                 await hold.wait()
