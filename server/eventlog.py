@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from graph.protocol import Event
 
@@ -95,6 +95,8 @@ class EventLog(Protocol):
 
     shared: bool
     """Whether other processes see the runs (False: the in-memory log)."""
+    kind: Literal["memory", "redis"]
+    """Which log this is, as ``/healthz`` reports it."""
 
     async def start(self, *, on_cancel: CancelHandler, on_lost: LostHandler, on_down: DownHandler) -> None:
         """Begin serving this worker (lease, cancel channel)."""
@@ -146,6 +148,7 @@ class LocalEventLog:
     """The in-process log: a run's events live only in its :class:`server.runs.Run`; nothing is shared."""
 
     shared = False
+    kind: Literal["memory", "redis"] = "memory"
 
     async def start(self, *, on_cancel: CancelHandler, on_lost: LostHandler, on_down: DownHandler) -> None:
         """Nothing to serve."""

@@ -28,12 +28,12 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError, WatchError
 
 from graph.errors import SQLBotError
 from graph.protocol import TERMINAL_TYPES, ErrorCode, StreamErrorEvent
@@ -78,6 +78,7 @@ class RedisEventLog:
     """:class:`server.eventlog.EventLog` in Redis Streams, shared by every worker with the same prefix."""
 
     shared = True
+    kind: Literal["memory", "redis"] = "redis"
 
     def __init__(self, client: aioredis.Redis, *, prefix: str, lease_s: float, retention_s: int,
                  locale: str = "zh", reader: aioredis.Redis | None = None) -> None:
@@ -207,13 +208,28 @@ class RedisEventLog:
             raise EventLogUnavailable(str(exc)) from exc
 
     async def _claim_chat(self, chat_id: str, run_id: str) -> None:
+        """Make ``run_id`` the chat's one running question, or raise :class:`ChatBusy` naming the live one.
+
+        Taking over from a finished (or orphaned) holder is a compare-and-set (``WATCH`` the key, ``MULTI``/``EXEC``):
+        when two workers find the same dead holder at once, one ``EXEC`` fails, that worker looks again and sees the
+        winner's live run.
+        """
         key = self._chat(chat_id)
         if await self.redis.set(key, run_id, nx=True, ex=RUNNING_TTL_S):
             return
-        holder = _s(await self.redis.get(key))
-        if holder and holder != run_id and await self.alive(holder):
-            raise ChatBusy(holder)
-        await self.redis.set(key, run_id, ex=RUNNING_TTL_S)  # the previous run is over (or its owner is gone)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    holder = _s(await pipe.get(key))
+                    if holder and holder != run_id and await self.alive(holder):
+                        raise ChatBusy(holder)
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                    pipe.set(key, run_id, ex=RUNNING_TTL_S)  # the previous run is over (or its owner is gone)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue  # another worker claimed the chat meanwhile: look at its holder
 
     async def append(self, run_id: str, item: LoggedEvent) -> None:
         """``XADD`` with the sequence as the entry id; returns once Redis has it.

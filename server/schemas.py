@@ -304,3 +304,9 @@ class Health(_Out):
     writer: str
     ready: bool = True
     """False while the start-up warm-up (demo builds, schemas, value indexes) is still running."""
+    event_log: Literal["memory", "redis"] = "memory"
+    """Where run events live: this process's memory (the embedded default) or Redis shared by the workers."""
+    event_log_ok: bool = True
+    """False while Redis cannot be reached: runs in progress end with EVENT_LOG_UNAVAILABLE, new questions get 503."""
+    chat_store: Literal["sqlite", "postgres"] = "sqlite"
+    """Where chats and records are kept."""

@@ -138,6 +138,9 @@ def interrupt(record: Record) -> Record:
 class ChatStore(Protocol):
     """What the server needs from the chat database, whichever database it is."""
 
+    kind: Literal["sqlite", "postgres"]
+    """Which database this is, as ``/healthz`` reports it."""
+
     async def close(self) -> None:
         """Release the connection(s)."""
         ...
@@ -180,6 +183,8 @@ class ChatStore(Protocol):
 
 class SqliteStore:
     """:class:`ChatStore` in a SQLite file. One connection; aiosqlite serialises the calls."""
+
+    kind: Literal["sqlite", "postgres"] = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -65,6 +66,8 @@ async def migrate(conn: AsyncConnection[dict[str, object]]) -> int:
 
 class PostgresStore:
     """:class:`server.store.ChatStore` in PostgreSQL, through a small connection pool."""
+
+    kind: Literal["sqlite", "postgres"] = "postgres"
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[dict[str, object]]]) -> None:
         self._pool = pool

@@ -33,10 +33,12 @@ def _version() -> str:
 
 @router.get("/healthz", operation_id="healthz")
 async def healthz(services: ServicesDep) -> Health:
-    """Liveness: the server answers and how many runs are in progress."""
+    """Liveness: the server answers, how many runs are in progress, and whether its shared stores answer."""
+    log = services.runs.log
     return Health(version=_version(), active_runs=services.runs.active_count,
                   writer=getattr(services.engine, "writer_name", "unknown"),
-                  ready=bool(getattr(services.engine, "ready", True)))
+                  ready=bool(getattr(services.engine, "ready", True)),
+                  event_log=log.kind, event_log_ok=await log.healthy(), chat_store=services.store.kind)
 
 
 @router.get("/api/protocol/schema", operation_id="get_protocol_schema")

@@ -157,6 +157,12 @@ async def test_openapi_operation_ids_and_protocol_schema(client: httpx.AsyncClie
     assert {"StepStartEvent", "FinalCompleteEvent", "StreamErrorEvent"} <= set(schema["$defs"])
 
 
+async def test_health_names_the_embedded_stores(client: httpx.AsyncClient) -> None:
+    health = (await client.get("/healthz")).json()
+    assert health["status"] == "ok"
+    assert (health["eventLog"], health["eventLogOk"], health["chatStore"]) == ("memory", True, "sqlite")
+
+
 async def test_ui_placeholder_and_spa_fallback(client: httpx.AsyncClient, tmp_path) -> None:  # type: ignore[no-untyped-def]
     page = await client.get("/")
     assert page.status_code == 200 and "not built" in page.text

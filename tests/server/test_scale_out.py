@@ -265,7 +265,10 @@ def test_a_redis_outage_ends_the_run_with_a_code_and_the_server_recovers(tmp_pat
                     assert ended < LEASE_S + 4, ended
                     assert _server_cpu(a) < 20  # the query was stopped too
                     # still serving: health, chats (PostgreSQL), and a clear refusal of new runs
-                    assert client.get("/healthz").status_code == 200
+                    health = client.get("/healthz")
+                    assert health.status_code == 200
+                    assert health.json()["eventLog"] == "redis" and health.json()["chatStore"] == "postgres"
+                    assert health.json()["eventLogOk"] is False  # says why new questions are refused
                     record = client.get(f"/api/chats/{chat_id}").json()["records"][0]
                     assert record["status"] == "failed" and record["error"]["code"] == "EVENT_LOG_UNAVAILABLE"
                     refused = client.post("/api/chat/enhanced-question",
@@ -285,6 +288,7 @@ def test_a_redis_outage_ends_the_run_with_a_code_and_the_server_recovers(tmp_pat
                         time.sleep(0.2)
                     check_stream(events)
                     assert events[-1]["type"] == "final_complete"
+                    assert client.get("/healthz").json()["eventLogOk"] is True
             finally:
                 a.stop()
     finally:

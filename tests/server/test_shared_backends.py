@@ -278,6 +278,33 @@ async def test_one_question_at_a_time_per_chat_across_workers(redis_prefix: str)
         await b.close()
 
 
+async def test_two_workers_taking_over_a_finished_chat_at_once_let_only_one_in(redis_prefix: str) -> None:
+    """The take-over of a chat whose run is over is a compare-and-set: of 2 × 10 racing questions exactly one wins."""
+    from server.eventlog import ChatBusy
+
+    a_owner, b_owner = Owner(), Owner()
+    a = await a_owner.start(_log(redis_prefix))
+    b = await b_owner.start(_log(redis_prefix))
+    try:
+        for round_ in range(5):
+            chat = f"race-{round_}"
+            await a.begin(f"old-{round_}", chat, "en")
+            end = frame(StreamErrorEvent(sequence=1, session_id=f"old-{round_}", error=_error(), step_id=None))
+            await a.end(f"old-{round_}", end, "failed")  # the chat's key still names the finished run
+            logs = [a, b] * 10
+            results = await asyncio.gather(
+                *(log.begin(f"new-{round_}-{i}", chat, "en") for i, log in enumerate(logs)), return_exceptions=True
+            )
+            winners = [i for i, r in enumerate(results) if r is None]
+            assert len(winners) == 1, results
+            busy = [r for r in results if isinstance(r, ChatBusy)]
+            assert len(busy) == len(logs) - 1
+            assert {r.run_id for r in busy} == {f"new-{round_}-{winners[0]}"}
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_a_burst_of_runs_loses_no_event(redis_prefix: str) -> None:
     """1000 runs appending at once (redis-py's default pool refused past 100 connections and events were lost)."""
     owner = Owner()
