@@ -58,6 +58,17 @@ def merge_steps(left: dict[str, StepRecord] | None, right: dict[str, StepRecord]
     return {**(left or {}), **(right or {})}
 
 
+class Principal(TypedDict):
+    """Who is asking: the signed-in user, for datasource grants and row/column policies."""
+
+    name: str
+    """The user's name (unique)."""
+    roles: list[str]
+    """Roles such as ``admin`` or ``analyst``; policies and grants name users or roles."""
+    attrs: dict[str, str]
+    """User attributes that row filters may reference as ``:user.<attr>`` (e.g. ``region``)."""
+
+
 class InputState(TypedDict):
     """What a caller provides to ask a question."""
 
@@ -67,6 +78,10 @@ class InputState(TypedDict):
     """A datasource chosen by the person; None lets ``select_datasource`` choose."""
     locale: NotRequired[Locale]
     """Language of titles, messages and the explanation; detected from the question when absent."""
+    principal: NotRequired[Principal | None]
+    """The signed-in user; None (the embedded default, no users configured) means no policies apply."""
+    allowed_datasources: NotRequired[list[str] | None]
+    """Datasource ids this user may query; None means every datasource (no grants configured)."""
 
 
 class State(InputState):
