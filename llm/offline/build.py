@@ -185,6 +185,9 @@ class Builder:
             return exp.Between(this=col, low=self.literal(f.value), high=self.literal(f.value2))
         if f.op == "in":
             return exp.In(this=col, expressions=[self.literal(v) for v in f.value])
+        if f.op == "like any":  # any of several items of a list column
+            likes: list[exp.Expression] = [exp.Like(this=col.copy(), expression=self.literal(v)) for v in f.value]
+            return exp.Paren(this=exp.or_(*likes))
         if f.op in ("like", "not like"):
             like = exp.Like(this=col, expression=self.literal(f.value))
             return exp.Not(this=like) if f.op == "not like" else like

@@ -30,14 +30,29 @@ _ZH_OPEN = re.compile(r"^\s*(?:那么?|那如果|如果|再|然后|还有|另外
 _ZH_ONLY = re.compile(r"^\s*(?:只看|只要|只算|仅看|仅限|只|仅)\s*")
 _ZH_SWAP = re.compile(r"^\s*(?:换成|改成|改为|换为|换)\s*")
 _ZH_TAIL = re.compile(r"\s*(?:的呢|呢|吧|怎么样|如何)?\s*[?？。!！]*\s*$")
+# "which is highest", "which year had the most?", 哪个最高, 哪一年最多: a pick from the last answer's groups (one
+# noun at most between "which" and the superlative, and nothing after it).
 _PICK = re.compile(
-    r"^\s*(?:and\s+)?(?:which|what)(?:\s+one)?\s+(?:is|was|has|had)?\s*(?:the\s+)?(highest|most|largest|biggest|"
-    r"best|top|longest|lowest|least|smallest|fewest|worst|shortest)\s*[?.!]*\s*$|^\s*(?:其中)?哪(?:个|一个|家|些|里)?(最高|最多|最大|最好|最长|最贵|最低|最少|最小|最差|最短)\s*[?？]*\s*$",
+    r"^\s*(?:and\s+)?(?:which|what)(?:\s+one|\s+[a-z][\w-]*)?\s+(?:is|was|has|had|have|did|does|got|saw)?\s*"
+    r"(?:the\s+)?(highest|most|largest|biggest|best|top|longest|lowest|least|smallest|fewest|worst|shortest)"
+    r"\s*[?.!]*\s*$"
+    r"|^\s*(?:其中)?哪(?:个|一个|家|些|里|一|)[\u4e00-\u9fff]{0,3}?(最高|最多|最大|最好|最长|最贵|最低|最少|最小|最差|最短)"
+    r"\s*[?？]*\s*$",
     re.IGNORECASE,
 )
-_TOP = re.compile(r"\b(?:top|first)\s+\d+|前\s*\d+\s*(?:名|个|位)?", re.IGNORECASE)
+_ZH_NUMERALS = "一二两三四五六七八九十"
+_TOP = re.compile(rf"\b(?:top|first)\s+\d+|前\s*(?:\d+|[{_ZH_NUMERALS}]+)\s*(?:名|个|位)?", re.IGNORECASE)
+_TOP_ALONE = re.compile(
+    rf"^\s*(?:(?:only\s+)?(?:the\s+)?(?:top|first)\s+\d+\s*(?:only)?|(?:只看|只要)?前\s*(?:\d+|[{_ZH_NUMERALS}]+)\s*(?:名|个|位)?(?:就行|就好)?)"
+    r"\s*[?？.。!！]*\s*$",
+    re.IGNORECASE,
+)
 _PREP = re.compile(r"^\s*(?:in|for|on|from|at|during|between|since|before|after|excluding|except)\s+", re.IGNORECASE)
-_BY = re.compile(r"^\s*(?:by|per|for each|按照?|按|分)\s*", re.IGNORECASE)
+_BY = re.compile(
+    r"^\s*(?:(?:(?:now\s+)?(?:break|split|broken|group|show|do|see)\s+(?:it\s+|this\s+|that\s+|them\s+)?(?:down\s+|up\s+|out\s+)?)?"
+    r"(?:by|per|for each)|按照?|按|分)\s*",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +82,8 @@ def looks_like_follow_up(question: str) -> bool:
         or re.search(r"呢\s*[?？]*\s*$", q)
         or _PICK.match(q)
         or (_PREP.match(q) is not None and len(q.split()) <= 5)
-        or re.match(r"^\s*(?:top|first)\s+\d+\s*(?:only)?\s*[?.!]*\s*$", q, re.IGNORECASE)
+        or _TOP_ALONE.match(q)
+        or (_BY.match(q) is not None and len(q.split()) <= 8 and not re.search(r"[\u4e00-\u9fff]", q))
     )
 
 
@@ -123,6 +139,23 @@ def _swap_values(base: str, body: str, new: list[Mention], schema: Schema, value
     return base[: target.start] + named[0].text + base[target.end :]
 
 
+_AGG_KINDS = ("avg", "sum", "count", "max", "min", "median", "quantile", "distinct")
+
+
+def _replace_measure(base: str, measure: Mention, words: str) -> str:
+    """``base`` with its measure replaced by ``words``; the old aggregate goes too when ``words`` bring their own.
+
+    "average runtime by year" + "the number of movies" → "the number of movies by year", not "average the
+    number of movies by year".
+    """
+    start = measure.start
+    if any(c.kind in _AGG_KINDS for c in find_cues(words, tokenize(words))):
+        before = [c for c in find_cues(base, tokenize(base)) if c.kind in _AGG_KINDS and c.end <= measure.start]
+        if before and re.fullmatch(r"\s*(?:of\s+)?(?:the\s+)?的?\s*", base[before[-1].end : measure.start]):
+            start = before[-1].start
+    return base[:start] + words + base[measure.end :]
+
+
 def resolve(previous: str, follow_up: str, schema: Schema, values: object, locale: str) -> Resolved | None:
     """Rewrite ``follow_up`` against ``previous``; None when it cannot be tied to it."""
     zh = locale == "zh"
@@ -154,6 +187,11 @@ def resolve(previous: str, follow_up: str, schema: Schema, values: object, local
     _, new = link(body, schema, values)
     carried_en = f"carried over {said}"
     carried_zh = f"沿用上一问 {said}"
+    new_measures = [m for m in new if any(_numeric(schema, el) for el, _ in m.elements)]
+    only_numeric = all(all(_numeric(schema, el) for el, _ in m.elements) for m in new if m.elements)
+    if by and not only and measures and any(m.elements for m in new) and only_numeric:
+        # "now by profit" after "top 5 states by sales": the words after "by" name a measure, which changes.
+        return Resolved(_replace_measure(base, measures[0], body[by.end() :]), (carried_zh + "，换了指标") if zh else (carried_en + ", with the new measure"))
     if by and not only:
         # "and by category?", "换成按细分市场": the grouping changes.
         if dims:
@@ -164,12 +202,10 @@ def resolve(previous: str, follow_up: str, schema: Schema, values: object, local
         else:
             text = f"{base} {body}"
         return Resolved(text, (carried_zh + "，换了分组") if zh else (carried_en + ", with the new grouping"))
-    new_measures = [m for m in new if any(_numeric(schema, el) for el, _ in m.elements)]
     value_only = [m for m in new if m.values and not m.elements]
     if not only and not swap and measures and len(new_measures) == 1 and not value_only:
         # "what about arrival delay?", "那利润呢": the measure changes, the rest stays.
-        m = measures[0]
-        text = base[: m.start] + body + base[m.end :]
+        text = _replace_measure(base, measures[0], body)
         return Resolved(text, (carried_zh + "，换了指标") if zh else (carried_en + ", with the new measure"))
     swapped = _swap_values(base, body, new, schema, values)
     if swapped is not None and not only:

@@ -38,7 +38,8 @@ class Filter:
 
     column: Element
     op: str
-    """One of ``=``, ``!=``, ``>``, ``>=``, ``<``, ``<=``, ``like``, ``not like``, ``between``, ``is null``."""
+    """One of ``=``, ``!=``, ``>``, ``>=``, ``<``, ``<=``, ``like``, ``not like``, ``like any`` (a list
+    of patterns, any of which matches), ``between``, ``is null``."""
     value: Any = None
     value2: Any = None
     part: str | None = None
@@ -53,6 +54,8 @@ class Filter:
             return Filter(self.column, self.op, self.value, int(self.value2), self.part).describe()
         if self.op in ("is null", "is not null"):
             return f"{target} {self.op}"
+        if self.op == "like any":
+            return f"{target} contains " + " or ".join(repr(str(v).strip("%")) for v in self.value)
         if self.op == "between":
             return f"{target} between {self.value} and {self.value2}"
         return f"{target} {self.op} {self.value!r}"

@@ -171,9 +171,18 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         same = next(
             (vf for _, vf in value_filters if vf.column == el and vf.op in ("=", "in") and op == "="), None
         )
+        # "美国电影和英国电影", "films from France and Germany": two items of one list column are either item,
+        # unless the question asks for rows holding both ("both", 同时, 都, 合拍).
+        listed = next(
+            (vf for _, vf in value_filters if vf.column == el and vf.op in ("like", "like any") and op == "like"),
+            None,
+        )
         if same is not None:
             same.value = (same.value if same.op == "in" else [same.value]) + [v.value]
             same.op = "in"
+        elif listed is not None and not _BOTH.search(p.q):
+            listed.value = (listed.value if listed.op == "like any" else [listed.value]) + [f.value]
+            listed.op = "like any"
         else:
             value_filters.append((m.start, f))
         intent.trace.append(f"'{m.text}' → value of {el.label()}")
@@ -453,6 +462,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
 
     # Adjective conditions: "delayed", "unprofitable", 亏损.
     cond_measures: list[tuple[Mention, Element, Cue | None]] = []
+    losses_ranked = False
     for c in p.cues_of("cond"):
         if id(c) in used_cues:
             continue
@@ -462,8 +472,22 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             continue
         el = cond_el
         used.update(i for i, m in enumerate(p.mentions) if _overlaps(m, c))
-        if p.near_before(c.start, ("max", "min", "gt", "lt"), window=0) is not None:
+        ranking = p.near_before(c.start, ("max", "min", "gt", "lt"), window=0)
+        if ranking is None and op == "<" and "\u4e00" <= c.text[:1] <= "\u9fff":
+            ranking = p.near_after(c.end, ("max", "min"), window=0)  # 亏损最多: the superlative follows
+        if ranking is not None:
             # "most profitable", "least profitable": the adjective names the measure to rank by.
+            if op == "<" and ranking.kind in ("max", "gt"):
+                # "the biggest loss", 亏损最多: the most negative value ranks first.
+                losses_ranked = True
+                intent.trace.append(f"'{p.q[min(ranking.start, c.start) : max(ranking.end, c.end)]}' → lowest {el.label()} first")
+            elif op == "<":
+                said = p.q[min(ranking.start, c.start) : max(ranking.end, c.end)]
+                raise WriterError(
+                    f"'{said}' can mean the loss closest to zero or the fewest losses; "
+                    "ask for the lowest or highest value of the column instead.",
+                    kind="not_understood",
+                )
             cond_measures.append((Mention(c.start, c.end, c.text), el, None))
             continue
         named_agg = p.near_after(c.end, ("avg", "median", "quantile"), window=1) or p.near_before(
@@ -619,9 +643,15 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         g and p.near_before(m.start, ("by",), window=2) is not None for m, _, g in dims
     )
     having: list[tuple[Measure, Filter]] = []
+    groups_counted = _counted_groups(p, count_cues, dims)
     if dims or intent.dims:
         for f, agg_word in compared:
-            if agg_word is None and (entity is not None or counting or by_grouped or f.op == "between"):
+            # "销售额超过1万美元的城市有几个", "how many cities have sales over 10,000": the groups are counted, so
+            # an additive measure compared bare is the group's total (a non-additive one stays per row).
+            group_total = groups_counted is not None and entity is None and _default_agg(f.column) == "sum"
+            if agg_word is None and (entity is not None or counting or by_grouped or f.op == "between") and not (
+                group_total and not by_grouped and f.op != "between"
+            ):
                 continue
             having.append((Measure(agg_word or _default_agg(f.column), f.column), f))  # type: ignore[arg-type]
         having += [(Measure("count"), f) for f in count_having]
@@ -631,20 +661,9 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             "more than 20 films').",
             kind="not_understood",
         )
-    if having and count_cues:
-        # "how many cities have total sales over 10,000", 有多少个城市…: count the groups that pass.
-        for c in count_cues:
-            counted_dims = [d for d in dims if d[0].start >= c.end and len(p.gap_words(c.end, d[0].start)) <= 2]
-            if counted_dims and counted_dims[0][0] is min((d[0] for d in dims), key=lambda m: m.start):
-                intent.count_groups = True
-                intent.trace.append(f"'{c.text} {counted_dims[0][0].text}' → count the groups that pass")
-            # "总利润为负的子类别有几个": the count asked at the end, right after the only grouping.
-            last = max((d[0] for d in dims), key=lambda m: m.start, default=None)
-            if last is None or last.end > c.start or len(dims) != 1 or p.q[c.end :].strip(" ？?。.！!"):
-                continue
-            if {t.text for t in p.gap_words(last.end, c.start)} <= {"有", "一共", "共", "总共"}:
-                intent.count_groups = True
-                intent.trace.append(f"'{last.text}…{c.text}' → count the groups that pass")
+    if having and groups_counted is not None:
+        intent.count_groups = True
+        intent.trace.append(f"{groups_counted} → count the groups that pass")
     if having:
         conds = [f for f in conds if all(f is not h for _, h in having)]
         dims = [(m, el, True) for m, el, _ in dims]
@@ -760,7 +779,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
         ordered = min(measures, key=lambda x: abs(x[0].start - superlative.start))
         intent.order_column = ordered[1]
         intent.select = _unique([el for _, el, _ in measures] + intent.select)
-        intent.descending = _sup_kind(superlative, ordered[1]) == "max"
+        intent.descending = _sup_kind(superlative, ordered[1], losses_ranked) == "max"
         intent.limit = intent.limit or (10 if _asks_several(p, entity) else 1)
         intent.trace.append(f"'{superlative.text}' → order rows by {ordered[1].label()}")
         measures = []
@@ -870,7 +889,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
     order_only = intent.limit is None and (bool(order_cues) or ranked_first)
     if superlative is not None and intent.dims:
         intent.order_measure = 0
-        kind = _sup_kind(superlative, intent.measures[0].column if intent.measures else None)
+        kind = _sup_kind(superlative, intent.measures[0].column if intent.measures else None, losses_ranked)
         intent.descending = kind == "max" if intent.limit is None or intent.descending else False
         if kind == "min":
             intent.descending = False
@@ -894,7 +913,7 @@ def assign_roles(p: Parser) -> Intent:  # noqa: C901 - one readable pass over th
             order_col = duration[1] if duration is not None else None  # "the 5 longest movies": by runtime
         if order_col is not None:
             intent.order_column = order_col
-            intent.descending = _sup_kind(superlative, order_col) == "max"
+            intent.descending = _sup_kind(superlative, order_col, losses_ranked) == "max"
             intent.limit = intent.limit or (10 if _asks_several(p, entity) else 1)
     elif intent.limit is not None and intent.dims and intent.measures:
         intent.order_measure = 0
@@ -933,6 +952,24 @@ _DATA_WORD = re.compile(
 _STRONG_NEG = re.compile(r"(?:n't|not|never|missing|lacking|没有|缺少|缺失)", re.IGNORECASE)
 
 
+def _counted_groups(p: Parser, count_cues: list[Cue], dims: list[tuple[Mention, Element, bool]]) -> str | None:
+    """Whether a count asks for the number of groups; the words that say so (for the trace), else None.
+
+    "how many cities have total sales over 10,000", 有多少个城市…: the count right before the first grouping;
+    "总利润为负的子类别有几个": the count asked at the end, right after the only grouping.
+    """
+    for c in count_cues:
+        counted_dims = [d for d in dims if d[0].start >= c.end and len(p.gap_words(c.end, d[0].start)) <= 2]
+        if counted_dims and counted_dims[0][0] is min((d[0] for d in dims), key=lambda m: m.start):
+            return f"'{c.text} {counted_dims[0][0].text}'"
+        last = max((d[0] for d in dims), key=lambda m: m.start, default=None)
+        if last is None or last.end > c.start or len(dims) != 1 or p.q[c.end :].strip(" ？?。.！!"):
+            continue
+        if {t.text for t in p.gap_words(last.end, c.start)} <= {"有", "一共", "共", "总共"}:
+            return f"'{last.text}…{c.text}'"
+    return None
+
+
 def _null_test(p: Parser, m: Mention, el: Element) -> tuple[str, tuple[int, int]] | None:
     """IS NULL / IS NOT NULL for "don't have a score", "no year on record", "has box office figures", 有票房数据.
 
@@ -960,7 +997,8 @@ def _absence_words(p: Parser, m: Mention) -> list[Token]:
     return [t for t in before if t.text in ("no", "zero", "without", "a", "an", "any", "没有", "无", "没", "未", "不")]
 
 
-_EACH_VALUE = re.compile(r"分别|各自|respectively|\bvs\.?\b|\bversus\b|对比|相比", re.IGNORECASE)
+_EACH_VALUE = re.compile(r"分别|各自|各有|各是|各为|各占|respectively|\bvs\.?\b|\bversus\b|对比|相比", re.IGNORECASE)
+_BOTH = re.compile(r"\bboth\b|\bjoint\b|\bco-?produc|同时|合拍|合作|都", re.IGNORECASE)
 _WHICH_OR = re.compile(
     r"\bwhich\b.*\bor\b|\b(?:more|fewer|less|higher|lower|better|worse|bigger|smaller)\b.*\bor\b|哪(?:个|家|一个)",
     re.IGNORECASE,
@@ -976,15 +1014,16 @@ def _compare_groups(intent: Intent, value_filters: list[tuple[int, Filter]]) -> 
     """Group by the column whose values are compared, keeping only those values (items of a list column)."""
     by_column: dict[Element, list[Filter]] = {}
     for _, f in value_filters:
-        if f.op in ("in", "like") and all(d.column != f.column for d in intent.dims):
+        if f.op in ("in", "like", "like any") and all(d.column != f.column for d in intent.dims):
             by_column.setdefault(f.column, []).append(f)
     for el, filters in by_column.items():
         if filters[0].op == "in":
             intent.dims.append(Dimension(el))
             intent.trace.append(f"compared values → group by {el.label()}")
             return
-        if len(filters) >= 2:  # list column: one LIKE per value becomes one group per item
-            items = [str(f.value).strip("%") for f in filters]
+        patterns = [v for f in filters for v in (f.value if f.op == "like any" else [f.value])]
+        if len(patterns) >= 2:  # list column: one LIKE per value becomes one group per item
+            items = [str(v).strip("%") for v in patterns]
             value_filters[:] = [(pos, f) for pos, f in value_filters if f not in filters]
             value_filters.append((0, Filter(el, "in", items, part="item")))
             intent.dims.append(Dimension(el))
@@ -1016,8 +1055,9 @@ def _percent_scale(p: Parser, el: Element) -> bool:
 
 
 def _default_agg(el: Element) -> Agg:
-    lem = set(name_lemmas(el.column or ""))
-    return "sum" if lem & lexicon.ADDITIVE else "avg"
+    lemmas = name_lemmas(el.column or "")
+    # "BoxOffice" splits into box + office; the lexicon may know the compound ("boxoffice").
+    return "sum" if set(lemmas) & lexicon.ADDITIVE or "".join(lemmas) in lexicon.ADDITIVE else "avg"
 
 
 def _after_superlative(p: Parser, m: Mention) -> bool:
@@ -1385,8 +1425,13 @@ def _agg_chain(p: Parser, cue: Cue) -> list[Cue]:
     return out
 
 
-def _sup_kind(sup: Cue, measure: Element | None) -> str:
-    """Max or min for a superlative: the worst profit is the lowest, the worst delay the highest."""
+def _sup_kind(sup: Cue, measure: Element | None, losses: bool = False) -> str:
+    """Max or min for a superlative: the worst profit is the lowest, the worst delay the highest.
+
+    ``losses``: the superlative ranks a loss ("the biggest loss"), so the largest is the lowest value.
+    """
+    if losses:
+        return "min"
     bad = measure is not None and bool(set(name_lemmas(measure.column or "")) & lexicon.BAD_MEASURES)
     if sup.text in ("worst", "最差", "worse"):
         return "max" if bad else "min"
