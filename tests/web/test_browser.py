@@ -437,3 +437,35 @@ def test_an_answer_with_a_chart_renders_without_long_tasks(page: Any, offline_se
     at once: the hardest case for the final render. No task over 50 ms from send until the chart is drawn."""
     report = offline_answer_long_tasks(page, offline_server.url, "各类别的销售额", "chart", shots)
     check_long_tasks(report["max_long_task_ms"], report)
+
+
+def test_the_answer_says_what_it_understood_and_a_follow_up_what_it_carried_over(
+    page: Any, offline_server: Server, shots: Any
+) -> None:
+    page.goto(offline_server.url)
+    page.get_by_test_id("locale-switch").get_by_text("English").click()
+    page.get_by_test_id("datasource-select").click()
+    page.locator(".ds-popper .el-select-dropdown__item", has_text="Superstore").click()
+    page.get_by_test_id("question-input").fill("total sales by region")
+    page.get_by_test_id("send").click()
+    wait_status(page, "Completed")
+    first = last_answer(page).get_by_test_id("interpretation")
+    assert "total sales" in first.inner_text() and "grouped by region" in first.inner_text()
+
+    page.get_by_test_id("question-input").fill("only for Furniture")
+    page.get_by_test_id("send").click()
+    page.get_by_test_id("message-assistant").nth(1).get_by_test_id("message-status").filter(has_text="Completed").wait_for()
+    said = last_answer(page).get_by_test_id("interpretation").inner_text()
+    assert "'Furniture'" in said and "carried over 'total sales by region'" in said, said
+    assert last_answer(page).get_by_test_id("result-table").locator("tbody tr").count() == 4  # the four regions
+    page.wait_for_timeout(400)
+    shots("12-en-follow-up-readback", full_page=True)
+
+    # A question with a word it cannot place is refused, naming the word and what it does know.
+    page.get_by_test_id("question-input").fill("total sales of unicorns by galaxy")
+    page.get_by_test_id("send").click()
+    page.get_by_test_id("message-assistant").nth(2).get_by_test_id("message-status").filter(has_text="Error").wait_for()
+    refusal = last_answer(page).inner_text()
+    assert "unicorns" in refusal and "region" in refusal, refusal
+    shots("13-en-refusal", full_page=True)
+    assert not real_errors(page), page.errors
