@@ -9,6 +9,7 @@ naming them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ FUNCTION_WORDS_EN: frozenset[str] = frozenset(
     fly flies flew flown flying depart departs departed off happen happened occur occurred generate generates
     generated record recorded register registered exist exists existed appear appears appeared
     counts counted overall total grand altogether combined single individual use uses used using
-    figure figures numbers
+    figure figures numbers break breaks breakdown down
     win wins won winning winner winners award awarded gets compared versus away far
     departure departures min mins minute minutes hour hours mile miles
     """.split()
@@ -76,6 +77,11 @@ class Placement:
 def _names_code(question: str, tok: Token, code: Mention) -> bool:
     between = question[tok.end : code.start] if tok.end <= code.start else question[code.end : tok.start]
     return between.strip(" (") == "" and len(between) <= 3
+
+
+def _zh_names_code(question: str, tok: Token, code: Mention) -> bool:
+    between = question[tok.end : code.start]
+    return tok.end <= code.start and len(between) <= 6 and re.fullmatch(r"[\u4e00-\u9fff]*[（(]", between) is not None
 
 
 def _intent_elements(intent: Intent) -> tuple[set[Element], set[str]]:
@@ -143,8 +149,12 @@ def _scope_words(schema: Schema, main: str) -> tuple[frozenset[str], str]:
     t = schema.table(main)
     if t is None:
         return frozenset(), ""
-    words = frozenset(w.lower() for w in "".join(ch if ch.isalnum() else " " for ch in t.description_en).split())
-    return words, t.description_zh
+    # Only what the rows are ("One row per flight departing New York"), not the contents listed after a colon
+    # or 含/包括 ("…: schedule, delays, route"): a question about routes is not answered by the table's scope.
+    en = re.split(r":\s", t.description_en, maxsplit=1)[0]
+    zh = re.split(r"[，,]\s*(?:含|包括|包含)", t.description_zh, maxsplit=1)[0]
+    words = frozenset(w.lower() for w in "".join(ch if ch.isalnum() else " " for ch in en).split())
+    return words, zh
 
 
 def account(
@@ -198,6 +208,8 @@ def account(
             continue
         if not tok.zh and question[tok.start].isupper() and any(_names_code(question, tok, m) for m in codes):
             continue  # "Boston (BOS)", "Atlanta ATL": the name of the code written beside it
+        if tok.zh and any(_zh_names_code(question, tok, m) for m in codes):
+            continue  # "联合航空（UA）": a Chinese name right before the code in brackets
         if text in lexicon.STOPWORDS_EN or text in FUNCTION_WORDS_EN or text in FUNCTION_WORDS_ZH:
             continue
         if tok.zh and all(ch in FUNCTION_WORDS_ZH for ch in text):
@@ -232,7 +244,68 @@ def account(
             unplaced.append(c.text)
     if not any(f.op in ("between", "in") for f in intent.filters):
         unplaced += [c.text for c in cues if c.kind == "range"]  # "through May" that became no range
+    unplaced += _ambiguous_joins(mentions, intent, schema)
+    unplaced += _dropped_superlatives(cues, intent)
+    unplaced += _dropped_negations(question, cues, intent)
+    if any(c.text == "how much" for c in cues) and intent.measures and all(m.agg == "count" for m in intent.measures):
+        unplaced.append("how much")  # "how much did we sell" is an amount; a row count is not what was asked
     return placements, list(dict.fromkeys(unplaced))
+
+
+def _ambiguous_joins(mentions: Sequence[Mention], intent: Intent, schema: Schema) -> list[str]:
+    """A value of a table the main table reaches by two keys ("Miami": airports by origin or by dest).
+
+    The builder joins such a table by its first key, so the value would silently filter the wrong side; the
+    question has to name the side's own value (the airport code) instead.
+    """
+    main = schema.table(intent.main)
+    if main is None:
+        return []
+    ambiguous = {
+        t for t in {fk.ref_table for fk in main.foreign_keys}
+        if len([fk for fk in main.foreign_keys if fk.ref_table == t]) > 1
+    }
+    used = {f.column.table for f in intent.filters} | {hf.column.table for _, hf in intent.having}
+    return [
+        m.text
+        for m in mentions
+        if any(v.table in ambiguous and v.table in used and Element(v.table, v.column) in {f.column for f in intent.filters} for v in m.values)
+    ]
+
+
+def _dropped_superlatives(cues: Sequence[Cue], intent: Intent) -> list[str]:
+    """A superlative ("which airline flew the most") that neither ranked nor became MAX/MIN was dropped."""
+    ranked = (
+        intent.order_measure is not None
+        or intent.order_column is not None
+        or any(m.agg in ("max", "min") for m in intent.measures)
+        or any(hm.agg in ("max", "min") for hm, _ in intent.having)
+        or bool(intent.having)
+    )
+    if ranked:
+        return []
+    return [c.text for c in cues if c.kind in ("max", "min") and c.text not in _NOT_RANKING]
+
+
+def _dropped_negations(question: str, cues: Sequence[Cue], intent: Intent) -> list[str]:
+    """"没有打折的", "not discounted": a condition right after a negation that was kept as written."""
+    negations = [c for c in cues if c.kind == "not"]
+    out: list[str] = []
+    for c in cues:
+        if c.kind != "cond" or c.text not in lexicon.CONDITIONS:
+            continue
+        neg = next((n for n in negations if n.end <= c.start and not question[n.end : c.start].strip()), None)
+        if neg is None:
+            continue
+        _, op, value = lexicon.CONDITIONS[c.text]
+        kept = [f for f in intent.filters if f.op == op and f.value == value]
+        if kept:
+            out.append(question[neg.start : c.end])
+    return out
+
+
+# Superlative words that also say something other than a ranking ("the most recent" is a time, 最近 "recent").
+_NOT_RANKING = frozenset({"latest", "earliest", "newest", "最近", "最早"})
 
 
 _COMPARATORS = frozenset({"gt", "ge", "lt", "le"})

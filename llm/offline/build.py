@@ -48,6 +48,7 @@ class Builder:
         self.schema = schema
         self.dialect = schema.dialect
         self.joins: list[tuple[str, exp.Expression]] = []
+        self.join_keys: dict[str, list[tuple[str, str]]] = {}  # table → (main column, its column) joined by
         self.splits: list[exp.Join] = []
         self.ctes: list[exp.With] = []
         self.item_exprs: dict[Element, exp.Expression] = {}
@@ -97,24 +98,42 @@ class Builder:
             self.ctes.append(with_)
         return exp.Trim(this=exp.Column(this=exp.to_identifier("value"), table=exp.to_identifier(alias)))
 
-    def column(self, el: Element) -> exp.Expression:
-        """A (qualified when joining) column reference, adding the join its table needs."""
+    def column(self, el: Element, via: str | None = None) -> exp.Expression:
+        """A (qualified when joining) column reference, adding the join its table needs.
+
+        ``via``: the main table's key column to join by, when it reaches the table by several (origin, dest).
+        """
         if el.table != self.intent.main:
-            self._join(el.table)
+            self._join(el.table, via or self._grouped_key(el.table))
         table = _ident(el.table) if self.qualify else None
         return exp.Column(this=_ident(el.column or ""), table=table)
 
-    def _join(self, table: str) -> None:
-        if any(t == table for t, _ in self.joins):
-            return
+    def _grouped_key(self, table: str) -> str | None:
+        """The key column the question groups by that reaches ``table`` ("by destination … airport name")."""
+        main = self.schema.table(self.intent.main)
+        keys = {fk.column for fk in main.foreign_keys if fk.ref_table == table} if main is not None else set()
+        grouped = [d.column.column for d in self.intent.dims if d.column.table == self.intent.main and d.column.column in keys]
+        return grouped[0] if len(grouped) == 1 else None
+
+    def _join(self, table: str, via: str | None = None) -> None:
         main = self.schema.table(self.intent.main)
         other = self.schema.table(table)
         assert main is not None and other is not None
         pairs = [(fk.column, fk.ref_column) for fk in main.foreign_keys if fk.ref_table == table]
         if not pairs:
             pairs = [(fk.ref_column, fk.column) for fk in other.foreign_keys if fk.ref_table == main.name]
-        if len({r for _, r in pairs}) < len(pairs):  # alternatives (origin/dest → faa): use the first
-            pairs = pairs[:1]
+        if len({r for _, r in pairs}) < len(pairs):  # alternatives (origin/dest → faa): the one asked for
+            pairs = [p for p in pairs if p[0] == via][:1] or pairs[:1]
+        joined = self.join_keys.get(table)
+        if joined is not None:
+            if joined != pairs:
+                raise WriterError(
+                    f"The question reaches {table} by two keys ({', '.join(k for k, _ in joined + pairs)}); ask "
+                    "about one of them at a time.",
+                    kind="not_understood",
+                )
+            return
+        self.join_keys[table] = pairs
         on: exp.Expression | None = None
         for mine, theirs in pairs:
             cond = exp.EQ(
@@ -344,7 +363,7 @@ class Builder:
                 select = select.select(expr, copy=False)
             group.append(expr.copy())
             if d.label is not None:
-                label = self.column(d.label)
+                label = self.column(d.label, via=d.column.column if d.column.table == self.intent.main else None)
                 select = select.select(
                     exp.alias_(label, f"{_alias_name(d.label.table)}_{_alias_name(d.label.column or '')}"),
                     copy=False,

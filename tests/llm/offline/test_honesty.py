@@ -135,3 +135,48 @@ async def test_groups_counted_day_ranges_and_named_values_compared(offline_regis
     got = [tuple(r) for r in offline_registry.connect(ds).fetchall(draft.sql)]
     want = [tuple(r) for r in offline_registry.connect(ds).fetchall(gold)]
     assert compare_results([], want, [], got, ordered=False), draft.sql
+
+
+@pytest.mark.parametrize(
+    ("ds", "question", "locale", "word"),
+    [
+        # a superlative that neither ranked nor became MAX/MIN (the answer listed rows)
+        ("flights", "Excluding ExpressJet, which airline flew the most flights?", "en", "most"),
+        # a negation in front of a condition that was kept as written (discount > 0 for 没有打折)
+        ("superstore", "没有打折的订单总销售额", "zh", "没有打折"),
+        # "how much" is an amount; a row count is a smaller question
+        ("superstore", "How much did we sell in Technology excluding the West?", "en", "how much"),
+        # a value of a table reached by two keys (airports by origin or by dest)
+        ("flights", "Give me the monthly count of flights to Miami", "en", "Miami"),
+        # what the table contains (its description lists routes) is not what its rows are
+        ("flights", "飞行距离最长的航线是哪条？", "zh", "航线"),
+    ],
+)
+async def test_a_cue_the_answer_did_not_use_is_refused(offline_registry: Any, ds: str, question: str, locale: str, word: str) -> None:
+    with pytest.raises(WriterError) as err:
+        await write(offline_registry, ds, question, locale)
+    assert word in str(err.value)
+
+
+async def test_a_label_joins_by_the_key_it_names(offline_registry: Any) -> None:
+    draft, _ = await write(offline_registry, "flights", "average delay by destination airport name")
+    assert "flights.dest = airports.faa" in " ".join(draft.sql.split())
+
+
+@pytest.mark.parametrize(
+    ("ds", "question", "locale", "pieces"),
+    [
+        ("superstore", "销售额超过1万美元的城市有几个？", "zh", ["HAVING", "SUM(sales) > 10000", "COUNT(*)"]),
+        ("superstore", "Which sub-category had the biggest loss?", "en", ["ORDER BY total_profit ASC", "LIMIT 1"]),
+        ("superstore", "Which ship mode is used most often?", "en", ["COUNT(*)", "DESC", "LIMIT 1"]),
+        ("movies", "美国电影和英国电影各有多少部？", "zh", ["IN ('United States', 'United Kingdom')", "GROUP BY"]),
+        ("movies", "How many movies from France and from Germany?", "en", ["LIKE '%France%' OR", "LIKE '%Germany%'"]),
+        ("movies", "票房最高的导演是谁？", "zh", ["SUM(tomatoes.BoxOffice)", "LIMIT 1"]),
+        ("flights", "提前到达的航班有多少？", "zh", ["arr_delay < 0"]),
+    ],
+)
+async def test_round_three_shapes(offline_registry: Any, ds: str, question: str, locale: str, pieces: list[str]) -> None:
+    draft, _ = await write(offline_registry, ds, question, locale)
+    sql = " ".join(draft.sql.split())
+    for piece in pieces:
+        assert piece in sql, sql
