@@ -22,9 +22,8 @@ from llm.offline.text import name_lemmas
 
 
 def comparisons(s: RoleState) -> None:
-    """Numeric comparisons ("more than 100", 超过100, negative profit) → conditions."""
+    """Numeric comparisons: "more than 100", "超过100", "100以上"; "negative profit" compares with zero."""
     p, intent = s.p, s.intent
-    # Numeric comparisons: "more than 100", "超过100", "100以上"; "negative profit" compares with zero.
     zero_cues = [Cue(c.kind, c.start, c.end, c.text, 0.0) for c in p.cues_of("neg", "pos")]
     for n in [*s.numbers, *zero_cues]:
         if id(n) in s.used_cues:
@@ -97,9 +96,8 @@ def comparisons(s: RoleState) -> None:
 
 
 def null_conditions(s: RoleState) -> None:
-    """Words the schema documents as a NULL value ("cancelled") → IS NULL conditions."""
+    """Missing values: "cancelled" where the schema says a column is NULL if cancelled."""
     p, intent = s.p, s.intent
-    # Missing values: "cancelled" where the schema says a column is NULL if cancelled.
     for tok in p.tokens:
         null_col = p.null_condition(tok)
         if null_col is None:
@@ -113,9 +111,8 @@ def null_conditions(s: RoleState) -> None:
 
 
 def adjective_conditions(s: RoleState) -> None:
-    """Adjective conditions ("delayed", "unprofitable", 亏损), or the measure they rank."""
+    """Adjective conditions: "delayed", "unprofitable", 亏损."""
     p, intent = s.p, s.intent
-    # Adjective conditions: "delayed", "unprofitable", 亏损.
     for c in p.cues_of("cond"):
         if id(c) in s.used_cues:
             continue

@@ -52,9 +52,8 @@ def group_conditions(s: RoleState) -> None:
 
 
 def row_listing(s: RoleState) -> None:
-    """"Nolan films and their box office": list the rows with the named columns."""
+    """"Nolan films and their box office": the rows themselves, with the named columns."""
     p, intent = s.p, s.intent
-    # "Nolan films and their box office": the rows themselves, with the named columns.
     if (
         p.has("rows")
         and s.entity is not None
@@ -70,9 +69,8 @@ def row_listing(s: RoleState) -> None:
 
 
 def count_targets(s: RoleState) -> None:
-    """What a count counts: "how many airlines" → COUNT(DISTINCT carrier)."""
+    """Count targets: "how many airlines" → COUNT(DISTINCT carrier) unless it is the main table itself."""
     p, intent = s.p, s.intent
-    # Count targets: "how many airlines" → COUNT(DISTINCT carrier) unless it is the main table itself.
     for c in s.count_cues:
         following = [m for m in p.mentions if m.start >= c.end]
         first_after = min(following, key=lambda m: m.start) if following else None
@@ -140,9 +138,8 @@ def group_dimensions(s: RoleState) -> None:
 
 
 def compare_values(s: RoleState) -> None:
-    """Several values of one column asked side by side ("JFK vs LGA") are groups."""
+    """"Compare JFK and LGA", "horror vs comedies": values of one column asked side by side are groups."""
     p, intent = s.p, s.intent
-    # "compare JFK and LGA", "horror vs comedies": several values of one column asked side by side are groups.
     if (p.has("compare") or _asks_each_value(p)) and not intent.dims:
         _compare_groups(intent, s.value_filters)
     elif intent.dims:

@@ -15,7 +15,6 @@ from llm.offline.text import name_lemmas
 def aggregate_measures(s: RoleState) -> None:
     """The measures' aggregates (SUM, AVG, MEDIAN, …) and ratios."""
     p, intent = s.p, s.intent
-    # Measures.
     for m, el, cue in s.measures:
         agg: Agg
         if id(m) in s.ratio_of:
@@ -71,7 +70,6 @@ def scale_measures(s: RoleState) -> None:
 def percentages(s: RoleState) -> None:
     """Percentages and shares: the conditions become the numerator."""
     p, intent = s.p, s.intent
-    # Percentages: the condition(s) become the numerator.
     if s.percent:
         cond = s.conds or [f for pos, f in s.value_filters if pos > p.cues_of("percent")[0].start]
         if not cond and not intent.dims:
@@ -103,7 +101,6 @@ def collect_filters(s: RoleState) -> None:
 def counting(s: RoleState) -> None:
     """Counts: COUNT(DISTINCT …), COUNT(*) beside other measures, a count in a column's unit."""
     p, intent = s.p, s.intent
-    # Counting.
     if s.count_distinct is not None and not intent.measures:
         intent.measures.append(Measure("count_distinct", s.count_distinct))
         intent.trace.append(f"count distinct {s.count_distinct.label()}")

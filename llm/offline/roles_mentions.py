@@ -25,7 +25,6 @@ from llm.offline.text import Token, name_lemmas
 def mention_roles(s: RoleState) -> None:
     """Every mention not used yet: a measure, a dimension, a condition or the counted entity."""
     p, intent = s.p, s.intent
-    # Remaining mentions: measures, dimensions, the counted entity.
     for i, m in enumerate(p.mentions):
         if i in s.used or not m.elements:
             continue
@@ -118,9 +117,8 @@ def mention_roles(s: RoleState) -> None:
 
 
 def foreign_dimensions(s: RoleState) -> None:
-    """Other-table mentions → dimensions through a foreign key ("by airline")."""
+    """Other-table mentions become dimensions through a foreign key: "by airline" → carrier + airlines.name."""
     p = s.p
-    # Other-table mentions become dimensions through a foreign key ("by airline" → carrier + airlines.name).
     for m, table in s.others:
         label = p.label_column(table)
         fks = s.reach.get(table, [])
@@ -142,9 +140,8 @@ def foreign_dimensions(s: RoleState) -> None:
 
 
 def ratios(s: RoleState) -> None:
-    """Ratios of two measures: "profit margin", 利润率, "profit per unit"."""
+    """Ratios of two measures: "profit margin", 利润率 (profit over sales), "profit per unit" (over quantity)."""
     p, intent = s.p, s.intent
-    # Ratios of two measures: "profit margin", 利润率 (profit over sales), "profit per unit" (over quantity).
     s.measures, s.percent = _ratios(p, s.measures, s.ratio_of, s.percent, intent)
 
 

@@ -12,9 +12,8 @@ from llm.offline.text import name_lemmas, stem
 
 
 def answer_units(s: RoleState) -> None:
-    """Units of the answer ("in hours", 以万为单位): the unit word is not a column."""
+    """Units of the answer: "in hours", "in thousands", 以万为单位 (the unit word is not a column)."""
     p = s.p
-    # Units of the answer: "in hours", "in thousands", 以万为单位 (the unit word is not a column).
     for c in s.scales:
         s.used.update(i for i, m in enumerate(p.mentions) if overlaps(m, c))
 
@@ -22,7 +21,6 @@ def answer_units(s: RoleState) -> None:
 def top_limits(s: RoleState) -> None:
     """Top-N limits: "top 5", "前5", "5 busiest"."""
     p, intent = s.p, s.intent
-    # Top-N limits: "top 5", "前5", "5 busiest".
     for n in s.numbers:
         before = p.near_before(n.start, ("top", "bottom", "list"), window=0)
         after = p.near_after(n.end, ("max", "min"), window=0)
@@ -78,7 +76,6 @@ def ranked_rows(s: RoleState) -> None:
 def superlatives(s: RoleState) -> None:
     """Superlatives, ORDER BY and LIMIT."""
     p, intent = s.p, s.intent
-    # Superlatives and limits.
     which = p.has("which")
     order_cues = p.cues_of("order")
     ranked_first = s.superlative is not None and any(

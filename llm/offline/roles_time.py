@@ -77,7 +77,6 @@ def period_change(s: RoleState) -> None:
 def date_filters(s: RoleState) -> None:
     """Decades, holidays, years, months and days → date filters and ranges."""
     p, intent = s.p, s.intent
-    # Dates: years, months, days.
     for c in p.cues:
         if c.kind == "decade":
             found = _time_column(p, "year")
@@ -187,9 +186,8 @@ def date_filters(s: RoleState) -> None:
 
 
 def named_periods(s: RoleState) -> None:
-    """Named periods (summer, Q4, 上半年, 周末) → months or days of the week."""
+    """Named periods: "summer", "first half of the year", "Q4", 上半年, 周末 → months or days of the week."""
     p, intent = s.p, s.intent
-    # Named periods: "summer", "first half of the year", "Q4", 上半年, 周末 → months or days of the week.
     for c in p.cues_of("period"):
         part, covered = c.value
         found = _time_column(p, part)

@@ -13,9 +13,8 @@ from llm.offline.roles_state import RoleState
 
 
 def text_patterns(s: RoleState) -> None:
-    """Text patterns (starting with, containing) → LIKE filters on a text column."""
+    """Text patterns → LIKE on a text column: "cities starting with 'San'", "'Love' in the title", 片名以Star开头."""
     p, intent = s.p, s.intent
-    # Text patterns: "cities starting with 'San'", "'Love' in the title", 片名以Star开头 → LIKE on a text column.
     for c in p.cues_of("pattern"):
         mode, literal, _ = c.value
         matched = _pattern_column(p, c)
@@ -36,7 +35,6 @@ def text_patterns(s: RoleState) -> None:
 def value_filters(s: RoleState) -> None:
     """Values named in the question → equality, IN or LIKE filters."""
     p, intent = s.p, s.intent
-    # Values → equality (or LIKE for list columns) filters.
     for i, m in enumerate(p.mentions):
         if not m.values:
             continue
