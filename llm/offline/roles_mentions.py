@@ -151,14 +151,11 @@ _NULL_NEG = re.compile(
     re.IGNORECASE,
 )
 
-
 _NULL_POS = re.compile(r"(?:have|has|had|with|有)\s*(?:a|an|any)?\s*$", re.IGNORECASE)
-
 
 _DATA_WORD = re.compile(
     r"^\s*(?:data|figures?|numbers?|values?|information|info|on record|recorded|listed|数据|记录|信息|数字)", re.IGNORECASE
 )
-
 
 _STRONG_NEG = re.compile(r"(?:n't|not|never|missing|lacking|没有|缺少|缺失)", re.IGNORECASE)
 

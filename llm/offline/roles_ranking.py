@@ -117,7 +117,6 @@ def superlatives(s: RoleState) -> None:
 
 _DURATION_SUPERLATIVES = frozenset({"longest", "shortest", "最长", "最短"})
 
-
 _TRAILING_ASK = frozenset(
     {"?", "？", "is", "was", "是", "哪部", "哪个", "哪一部", "哪家", "哪些", "什么", "呢", "的"}
 )

@@ -1,4 +1,4 @@
-"""Helpers several role passes share: spans, time columns, units, default aggregates."""
+"""Helpers and word lists several role passes share: spans, one-to-one keys, minutes and units, default aggregates."""
 
 from __future__ import annotations
 
@@ -10,13 +10,9 @@ from llm.offline.linking import Element, Mention
 from llm.offline.parse import Cue, Parser
 from llm.offline.text import name_lemmas
 
-CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}
-
-
-AGG_CUES = ("avg", "sum", "max", "min", "median", "quantile")
-
-
-GROUP_CUES = ("by", "which", "top", "bottom", "bucket")
+CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "="}  # comparator cue kind → SQL operator
+AGG_CUES = ("avg", "sum", "max", "min", "median", "quantile")  # cue kinds naming an aggregate
+GROUP_CUES = ("by", "which", "top", "bottom", "bucket")  # cue kinds that make the next mention a group
 
 
 def overlaps(a: Mention | Cue, b: Mention | Cue) -> bool:

@@ -221,7 +221,6 @@ def named_periods(s: RoleState) -> None:
 
 _ZH_CALENDAR = {"月": "month", "月份": "month", "年": "year", "年份": "year", "天": "day", "日": "day"}
 
-
 # Words joining two months: True for a range ("March through May"), False for the two months themselves.
 _MONTH_JOINERS: dict[str, bool | None] = {
     **dict.fromkeys(("to", "through", "thru", "until", "till", "-", "–", "~", "到", "至"), True),
