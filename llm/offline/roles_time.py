@@ -79,38 +79,10 @@ def date_filters(s: RoleState) -> None:
     p, intent = s.p, s.intent
     for c in p.cues:
         if c.kind == "decade":
-            found = _time_column(p, "year")
-            if found is None:
-                raise WriterError(
-                    f"'{c.text}': this datasource has no year to filter on.", kind="not_understood"
-                )
-            cmp_cue = p.near_before(c.start, ("gt", "ge", "lt", "le"), window=1) or _own_comparator_after(
-                p, c
-            )
-            if cmp_cue is None:
-                f = Filter(found[0], "between", c.value, c.value + 9, part=found[1])
-            elif cmp_cue.kind in ("gt", "ge"):  # "since the 90s", 90年代以来: from the decade's first year
-                f = Filter(found[0], ">=", c.value, part=found[1])
-                s.used_cues.add(id(cmp_cue))
-            else:  # "before the 90s"
-                f = Filter(found[0], "<", c.value, part=found[1])
-                s.used_cues.add(id(cmp_cue))
-            intent.filters.append(f)
-            intent.trace.append(f"'{c.text}' → {f.describe()}")
-            _date_verb_before(
-                p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start, s.used
-            )
+            _decade_filter(s, c)
             continue
         if c.kind == "holiday":
-            month, day = c.value
-            found_m, found_d = _time_column(p, "month"), _time_column(p, "day")
-            if found_m is None or found_d is None:
-                raise WriterError(f"'{c.text}': this datasource has no date to filter on.", kind="not_understood")
-            for (hel, hpart), v in ((found_m, month), (found_d, day)):
-                intent.filters.append(Filter(hel, "=", v, part=hpart))
-            intent.trace.append(f"'{c.text}' → month {month}, day {day}")
-            s.used.update(i for i, m in enumerate(p.mentions) if overlaps(m, c))
-            _date_verb_before(p, c.start, s.used)
+            _holiday_filter(s, c)
             continue
         if c.kind not in ("year", "month", "day"):
             continue
@@ -183,6 +155,48 @@ def date_filters(s: RoleState) -> None:
             kind="not_understood",
             suggestion="Ask for one year at a time (e.g. 'from March through June 2005').",
         )
+
+
+
+def _decade_filter(s: RoleState, c: Cue) -> None:
+    """"The 90s", "since the 90s", 90年代以前 → a range of years, or from/before its first year."""
+    p, intent = s.p, s.intent
+    found = _time_column(p, "year")
+    if found is None:
+        raise WriterError(
+            f"'{c.text}': this datasource has no year to filter on.", kind="not_understood"
+        )
+    cmp_cue = p.near_before(c.start, ("gt", "ge", "lt", "le"), window=1) or _own_comparator_after(
+        p, c
+    )
+    if cmp_cue is None:
+        f = Filter(found[0], "between", c.value, c.value + 9, part=found[1])
+    elif cmp_cue.kind in ("gt", "ge"):  # "since the 90s", 90年代以来: from the decade's first year
+        f = Filter(found[0], ">=", c.value, part=found[1])
+        s.used_cues.add(id(cmp_cue))
+    else:  # "before the 90s"
+        f = Filter(found[0], "<", c.value, part=found[1])
+        s.used_cues.add(id(cmp_cue))
+    intent.filters.append(f)
+    intent.trace.append(f"'{c.text}' → {f.describe()}")
+    _date_verb_before(
+        p, cmp_cue.start if cmp_cue is not None and cmp_cue.end <= c.start else c.start, s.used
+    )
+
+
+def _holiday_filter(s: RoleState, c: Cue) -> None:
+    """A fixed-date holiday ("Christmas Day", 圣诞节当天) → its month and day."""
+    p, intent = s.p, s.intent
+    month, day = c.value
+    found_m, found_d = _time_column(p, "month"), _time_column(p, "day")
+    if found_m is None or found_d is None:
+        raise WriterError(f"'{c.text}': this datasource has no date to filter on.", kind="not_understood")
+    for (hel, hpart), v in ((found_m, month), (found_d, day)):
+        intent.filters.append(Filter(hel, "=", v, part=hpart))
+    intent.trace.append(f"'{c.text}' → month {month}, day {day}")
+    s.used.update(i for i, m in enumerate(p.mentions) if overlaps(m, c))
+    _date_verb_before(p, c.start, s.used)
+
 
 
 def named_periods(s: RoleState) -> None:
