@@ -100,3 +100,23 @@ def test_every_lexicon_table_has_a_typed_name() -> None:
 
     tables = json.loads((ROOT / "data" / "lexicon.json").read_text(encoding="utf-8"))
     assert sorted(k for k in tables if not hasattr(lexicon, k.upper())) == []
+
+
+def test_role_passes_are_a_pipeline_over_one_state() -> None:
+    """``assign_roles`` runs ``roles.PASSES``: each a public function of a ``roles_*`` module taking the
+    ``RoleState``; every such function is a pass, run once; no roles module or function grows back to a wall."""
+    from llm.offline import roles
+
+    passes = {(f.__module__.removeprefix(PACKAGE + "."), f.__name__) for f in roles.PASSES}
+    assert len(passes) == len(roles.PASSES)
+    found = set()
+    for path in sorted(ROOT.glob("roles*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert len(text.splitlines()) <= 500, path.name
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.FunctionDef):
+                assert node.end_lineno is not None and node.end_lineno - node.lineno < 150, node.name
+                first = node.args.args[0].annotation if node.args.args else None
+                if isinstance(first, ast.Name) and first.id == "RoleState" and not node.name.startswith("_"):
+                    found.add((path.stem, node.name))
+    assert found == passes
