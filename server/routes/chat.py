@@ -126,9 +126,10 @@ async def retry_run(
 @router.post(
     "/runs/{run_id}/regenerate", operation_id="regenerate_run", response_class=EventSourceResponse, responses=_STREAM
 )
-async def regenerate_run(services: ServicesDep, run_id: str) -> EventSourceResponse:
+async def regenerate_run(services: ServicesDep, user: UserDep, run_id: str) -> EventSourceResponse:
     """Ask the run's question again from the start, as a new record in the same chat."""
-    run = await services.runs.regenerate(run_id)
+    run = await services.runs.regenerate(run_id, owner=user.name if user is not None else None,
+                                         access=await _access(services, user))
     return _stream(services, run, enhanced=True)
 
 

@@ -132,9 +132,13 @@ async def list_users(services: ServicesDep, user: UserDep) -> list[UserOut]:
 async def create_user(services: ServicesDep, user: UserDep, body: UserCreate) -> UserCreated:
     """Add a user to the users table and return its new key, once. Admin only.
 
-    With no users configured this creates the first one and from then on every request needs a key.
+    Not in open mode: whoever reached an open server could otherwise lock everyone else out. The first user
+    comes from ``sqlbot users add NAME --role admin`` or ``SQLBOT_AUTH_KEYS``.
     """
     require_admin(user)
+    if user is None:
+        raise conflict("AUTH_NOT_ENABLED", "No users are configured, so users cannot be added over the API.",
+                       {"suggestion": "Create the first user on the server: 'sqlbot users add NAME --role admin'."})
     if any(u.name == body.name for u in services.auth.env_users.values()):
         raise conflict("USER_EXISTS", f"The user {body.name!r} is defined in SQLBOT_AUTH_KEYS.")
     key = new_key()
