@@ -17,17 +17,21 @@ import pytest
 from fastapi import FastAPI
 
 from graph.settings import Settings
+from server.app import create_app
 from tests.server.conftest import ThreadedServer
-from tests.server.scripted import ScriptedEngine
+from tests.server.scripted import ScriptedEngine, scripted_factory
+from tests.support.databases import pg_empty  # noqa: F401
 
 KEYS = {"admin": "key-admin-0123456789abcdef", "alice": "key-alice-0123456789abcdef", "bob": "key-bob-0123456789abcdef"}
 AUTH_KEYS = f"admin:{KEYS['admin']}:admin,alice:{KEYS['alice']}:analyst,bob:{KEYS['bob']}"
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Chats, users, grants and audit in SQLite, or in PostgreSQL (a database of its own) where it runs."""
+    database_url = request.getfixturevalue("pg_empty") if request.param == "postgres" else None
     return Settings(data_dir=tmp_path / "data", disconnect_grace_s=0.3, auth_keys=AUTH_KEYS,  # type: ignore[call-arg]
-                    _env_file=None)
+                    database_url=database_url, _env_file=None)
 
 
 @pytest.fixture
@@ -205,3 +209,23 @@ def test_audit_has_a_row_for_every_run(server: ThreadedServer) -> None:
         assert rows[1]["code"] and rows[1]["sql"] is None
         assert [r["user"] for r in admin.get("/api/audit", params={"user": "alice"}).json()] == ["alice", "alice"]
         assert len(admin.get("/api/audit", params={"limit": 1}).json()) == 1
+
+
+@pytest.mark.parametrize(("host", "level", "text"), [
+    ("127.0.0.1", "INFO", "no users configured: the API is open"),
+    ("0.0.0.0", "WARNING", "NO USERS CONFIGURED and bound to 0.0.0.0"),
+])
+async def test_open_mode_says_so_at_start_up(tmp_path: Path, caplog: pytest.LogCaptureFixture, host: str, level: str,
+                                             text: str) -> None:
+    settings = Settings(data_dir=tmp_path / "data", host=host, _env_file=None)  # type: ignore[call-arg]
+    app = create_app(settings, engine_factory=scripted_factory(ScriptedEngine()), static_dir=tmp_path / "static")
+    with caplog.at_level("INFO", logger="uvicorn.error"):
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                me = (await c.get("/api/auth/me")).json()
+                assert me == {"name": "", "roles": [], "admin": True, "authRequired": False}
+                assert (await c.get("/api/chats")).status_code == 200  # no key needed
+                refused = await c.post("/api/users", json={"name": "eve", "roles": ["admin"]})
+                assert refused.status_code == 409 and refused.json()["code"] == "AUTH_NOT_ENABLED"
+    assert [r.levelname for r in caplog.records if text in r.getMessage()] == [level]
