@@ -83,6 +83,28 @@ async def ensure_own_record(runs: RunManager, store: ChatStore, user: User | Non
         raise not_found(kind, record_id)
 
 
+async def ensure_still_granted(store: ChatStore, registry: object, user: User | None, record_id: str,
+                               default: str) -> None:
+    """403 when a record's datasource is no longer granted to ``user`` (before retrying or re-running its SQL).
+
+    A retry or an edited statement resumes the chat's thread past ``select_datasource``, so the grant it
+    was chosen under is checked again here.
+
+    Raises:
+        ApiError: 403 ``INSUFFICIENT_PERMISSIONS``.
+    """
+    if user is None or user.is_admin:
+        return
+    record = await store.get_record(record_id)
+    datasource_id = ((record.datasource or {}).get("id") or record.datasource_id) if record is not None else None
+    if not datasource_id:
+        return
+    allowed = await allowed_datasources(store, [str(datasource_id)], user, default)
+    if allowed is not None and datasource_id not in allowed:
+        raise ApiError(403, "INSUFFICIENT_PERMISSIONS", f"You may no longer query the datasource {datasource_id!r}.",
+                       {"suggestion": "Ask an administrator to grant you this datasource, or ask about another one."})
+
+
 async def run_access(store: ChatStore, registry: object, user: User | None, default: str) -> dict[str, Any] | None:
     """The graph input that tells the run who asks and what they may query (None in open mode)."""
     if user is None:

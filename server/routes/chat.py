@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Header, Query
 from sse_starlette import EventSourceResponse
 
 from datasources.errors import DatasourceNotFound
-from server.access import ensure_own_record, run_access
+from server.access import ensure_own_record, ensure_still_granted, run_access
 from server.deps import ServicesDep, UserDep
 from server.errors import ERROR_RESPONSES, conflict, not_found
 from server.runs import Run, RunView
@@ -119,6 +119,7 @@ async def retry_run(
 ) -> EventSourceResponse:
     """Resume the run's chat from the checkpoint where it failed: completed steps are reused, not re-run."""
     await ensure_own_record(services.runs, services.store, user, run_id)
+    await ensure_still_granted(services.store, services.registry, user, run_id, services.settings.auth_default_grant)
     run = await services.runs.retry(run_id, body.step_id if body else None)
     return _stream(services, run, enhanced=True)
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
-from server.access import ensure_own_record
+from server.access import ensure_own_record, ensure_still_granted
 from server.deps import ServicesDep, UserDep
 from server.errors import ERROR_RESPONSES
 from server.sse import enhanced_stream
@@ -34,5 +34,6 @@ async def run_edited_sql(services: ServicesDep, user: UserDep, run_id: str, body
     ``step_error``, and is not sent to the model for repair).
     """
     await ensure_own_record(services.runs, services.store, user, run_id)
+    await ensure_still_granted(services.store, services.registry, user, run_id, services.settings.auth_default_grant)
     run = await services.runs.edit_sql(run_id, body.sql.strip())
     return enhanced_stream(services.runs, run, heartbeat_s=services.heartbeat_s)

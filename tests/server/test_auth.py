@@ -229,3 +229,15 @@ async def test_open_mode_says_so_at_start_up(tmp_path: Path, caplog: pytest.LogC
                 refused = await c.post("/api/users", json={"name": "eve", "roles": ["admin"]})
                 assert refused.status_code == 409 and refused.json()["code"] == "AUTH_NOT_ENABLED"
     assert [r.levelname for r in caplog.records if text in r.getMessage()] == [level]
+
+
+def test_a_revoked_grant_stops_retry_and_edited_sql(server: ThreadedServer) -> None:
+    with client(server, "alice") as alice, client(server, "admin") as admin:
+        chat_id, _, _ = ask(alice, "flights per carrier", datasource_id="flights")
+        _, failed_id, _ = ask(alice, "flights FAIL@execute_query", chat_id=chat_id)
+        admin.put("/api/datasources/flights/grants", json={"users": ["bob"]})
+        for path, body in ((f"/api/chat/runs/{failed_id}/retry", {}), (f"/api/chat/runs/{failed_id}/sql", {"sql": "SELECT 1"})):
+            refused = alice.post(path, json=body)
+            assert refused.status_code == 403 and refused.json()["code"] == "INSUFFICIENT_PERMISSIONS", refused.text
+        admin.put("/api/datasources/flights/grants", json={})
+        assert alice.post(f"/api/chat/runs/{failed_id}/retry", json={}).status_code == 200
