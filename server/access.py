@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+from datasources.registry import Registry
 from server.auth import User
 from server.errors import ApiError, not_found
 from server.runs import RunManager
@@ -57,9 +58,9 @@ async def allowed_datasources(store: ChatStore, datasource_ids: list[str], user:
     return [d for d in datasource_ids if granted(by_datasource.get(d, ()), user, default)]
 
 
-async def datasource_ids(registry: object) -> list[str]:
+async def datasource_ids(registry: Registry) -> list[str]:
     """Every datasource id of the registry (read in a thread: the registry may touch the disk)."""
-    configs = await asyncio.to_thread(registry.list)  # type: ignore[attr-defined]
+    configs = await asyncio.to_thread(registry.list)
     return [c.id for c in configs]
 
 
@@ -83,7 +84,7 @@ async def ensure_own_record(runs: RunManager, store: ChatStore, user: User | Non
         raise not_found(kind, record_id)
 
 
-async def ensure_still_granted(store: ChatStore, registry: object, user: User | None, record_id: str,
+async def ensure_still_granted(store: ChatStore, user: User | None, record_id: str,
                                default: str) -> None:
     """403 when a record's datasource is no longer granted to ``user`` (before retrying or re-running its SQL).
 
@@ -105,7 +106,7 @@ async def ensure_still_granted(store: ChatStore, registry: object, user: User | 
                        {"suggestion": "Ask an administrator to grant you this datasource, or ask about another one."})
 
 
-async def run_access(store: ChatStore, registry: object, user: User | None, default: str) -> dict[str, Any] | None:
+async def run_access(store: ChatStore, registry: Registry, user: User | None, default: str) -> dict[str, Any] | None:
     """The graph input that tells the run who asks and what they may query (None in open mode)."""
     if user is None:
         return None

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from datasources.registry import Registry
 from graph.settings import Settings
+from server.access import require_admin
 from server.auth import Authenticator, User, current_user
 from server.engine import Engine
 from server.runs import RunManager
@@ -66,8 +67,6 @@ def get_user(request: Request) -> User | None:
 
 def admin_only(request: Request) -> None:
     """A route dependency: 403 ``ADMIN_REQUIRED`` for a signed-in user without the admin role."""
-    from server.access import require_admin  # access imports the run manager, which imports nothing of deps
-
     require_admin(current_user(request.scope))
 
 

@@ -119,7 +119,7 @@ async def retry_run(
 ) -> EventSourceResponse:
     """Resume the run's chat from the checkpoint where it failed: completed steps are reused, not re-run."""
     await ensure_own_record(services.runs, services.store, user, run_id)
-    await ensure_still_granted(services.store, services.registry, user, run_id, services.settings.auth_default_grant)
+    await ensure_still_granted(services.store, user, run_id, services.settings.auth_default_grant)
     run = await services.runs.retry(run_id, body.step_id if body else None)
     return _stream(services, run, enhanced=True)
 

@@ -34,6 +34,6 @@ async def run_edited_sql(services: ServicesDep, user: UserDep, run_id: str, body
     ``step_error``, and is not sent to the model for repair).
     """
     await ensure_own_record(services.runs, services.store, user, run_id)
-    await ensure_still_granted(services.store, services.registry, user, run_id, services.settings.auth_default_grant)
+    await ensure_still_granted(services.store, user, run_id, services.settings.auth_default_grant)
     run = await services.runs.edit_sql(run_id, body.sql.strip())
     return enhanced_stream(services.runs, run, heartbeat_s=services.heartbeat_s)
