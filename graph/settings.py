@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="PostgreSQL for chats, records and checkpoints (shared by every server process); unset = SQLite files."
     )
+    auth_keys: str | None = Field(
+        None, description="API keys as name:key[:role+role], comma-separated (e.g. admin:key-1:admin,alice:key-2); unset and no users table entries = open API."
+    )
+    auth_default_grant: Literal["all", "none"] = Field(
+        "all", description="Who may query a datasource that has no grants: all = every signed-in user, none = admins only."
+    )
 
     @field_validator("default_locale")
     @classmethod

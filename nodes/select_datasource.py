@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -32,13 +33,40 @@ def _name(config: Any, zh: bool) -> str:
     return str(config.name_zh or config.name) if zh else str(config.name)
 
 
+def _not_granted(name: str) -> SQLBotError:
+    return SQLBotError(
+        ErrorCode.INSUFFICIENT_PERMISSIONS,
+        Text(f"You have no access to the datasource '{name}'.", f"您没有访问数据源“{name}”的权限。"),
+        suggestion=Text("Ask an administrator to grant it to you, or ask about a datasource you can use.",
+                        "请联系管理员为您授权，或针对您可以使用的数据源提问。"),
+    )
+
+
+def _named_in(question: str, config: Any) -> bool:
+    """Whether the question names the datasource by its id or name (as a whole word, any case)."""
+    text = question.casefold()
+    for name in {config.id, config.name, config.name_zh}:
+        if not name:
+            continue
+        needle = str(name).casefold()
+        if needle.isascii():
+            if re.search(rf"(?<![\w]){re.escape(needle)}(?![\w])", text):
+                return True
+        elif needle in text:
+            return True
+    return False
+
+
 async def select_datasource(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Rank every datasource by how well the question links to its schema and pick the best."""
     report = StepReporter("select_datasource", runtime.stream_writer)
     registry = runtime.context.registry
     zh = state.get("locale") == "zh"
     wanted = state.get("datasource_id")
+    allowed = state.get("allowed_datasources")
     try:
+        if wanted and allowed is not None and wanted not in allowed:
+            raise _not_granted(registry.get(wanted).name)
         if wanted:
             # No schema here: a chosen datasource that cannot be opened fails in connect_db, with that step's
             # error and retry, not as a selection failure.
@@ -52,6 +80,19 @@ async def select_datasource(state: State, runtime: Runtime[Context]) -> dict[str
                 "steps": report.record(summary, {"chosen": config.id, "datasource": chosen, "runnerUp": None, "scores": []}),
             }
         configs = registry.list()
+        if allowed is not None:
+            # A question that names a datasource the user may not query is refused rather than answered from
+            # another one; the rest are simply not considered.
+            named = [c for c in configs if c.id not in allowed and _named_in(state["question"], c)]
+            configs = [c for c in configs if c.id in allowed]
+            if named and not any(_named_in(state["question"], c) for c in configs):
+                raise _not_granted(_name(named[0], zh))
+            if not configs:
+                raise SQLBotError(
+                    ErrorCode.INSUFFICIENT_PERMISSIONS,
+                    Text("You have no access to any datasource.", "您没有任何数据源的访问权限。"),
+                    suggestion=Text("Ask an administrator to grant you a datasource.", "请联系管理员为您授权数据源。"),
+                )
     except DatasourceNotFound as exc:
         raise SQLBotError(
             ErrorCode.DATASOURCE_NOT_FOUND,

@@ -18,15 +18,18 @@ from fastapi.routing import APIRoute
 
 from datasources.registry import Registry
 from graph.settings import Settings, get_settings
+from server.auth import Authenticator, AuthGate, parse_keys
 from server.backends import open_event_log, open_store
 from server.deps import Services
 from server.engine import Engine
 from server.errors import install_error_handlers
 from server.limits import EdgeLimits
-from server.routes import chat, chats, datasources, edit_sql, export, meta
+from server.routes import chat, chats, datasources, edit_sql, export, meta, users
 from server.runs import RunManager
 
 log = logging.getLogger(__name__)
+startup_log = logging.getLogger("uvicorn.error")
+"""Start-up notices go where uvicorn prints its own, at its log level."""
 
 EngineFactory = Callable[[Settings, AsyncExitStack], Awaitable[tuple[Engine, Registry]]]
 """Builds the engine (and the registry it uses); tests pass a scripted one."""
@@ -43,6 +46,24 @@ async def graph_engine(settings: Settings, stack: AsyncExitStack) -> tuple[Engin
     from server.graph_engine import graph_engine as build
 
     return await build(settings, stack)
+
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+async def _announce_access(auth: Authenticator, host: str) -> None:
+    """Say at start-up whether the API needs keys, and warn loudly when an open API is reachable from afar."""
+    if await auth.enabled():
+        env = len(auth.env_users)
+        startup_log.info("API keys required (%d user(s) from SQLBOT_AUTH_KEYS, %d in the users table)",
+                 env, await auth.store.count_users())
+        return
+    if host in _LOOPBACK or host.startswith("127."):
+        startup_log.info("no users configured: the API is open to anyone who can reach %s (see 'sqlbot users add')", host)
+    else:
+        startup_log.warning("NO USERS CONFIGURED and bound to %s: anyone who can reach this address can read every chat "
+                    "and query every datasource. Add a user ('sqlbot users add NAME --role admin') or set "
+                    "SQLBOT_AUTH_KEYS.", host)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -81,7 +102,9 @@ def create_app(
             if interrupted := await store.mark_interrupted(event_log.alive if event_log.shared else None):
                 log.info("%d run(s) were interrupted by a stopped server; they can be retried", interrupted)
             stack.push_async_callback(runs.shutdown)  # first out: runs end before the log and the store close
-            app.state.services = Services(settings, registry, engine, store, runs, heartbeat_s)
+            auth = Authenticator(parse_keys(settings.auth_keys), store)
+            await _announce_access(auth, settings.host)
+            app.state.services = Services(settings, registry, engine, store, runs, auth, heartbeat_s)
             yield
 
     app = FastAPI(
@@ -92,8 +115,9 @@ def create_app(
         generate_unique_id_function=_operation_id,
     )
     install_error_handlers(app)
+    app.add_middleware(AuthGate)
     app.add_middleware(EdgeLimits, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
-    for module in (chat, chats, datasources, edit_sql, export, meta):
+    for module in (chat, chats, datasources, edit_sql, export, meta, users):
         app.include_router(module.router)
     app.include_router(meta.static_router(static_dir))  # last: the SPA fallback matches every other GET
     return app

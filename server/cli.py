@@ -233,6 +233,10 @@ def serve(
     from server.app import create_app
 
     settings = get_settings()
+    if host:  # the start-up notice about an open API depends on where it listens
+        import os
+
+        settings.host = os.environ["SQLBOT_HOST"] = host
     options: dict[str, Any] = {"host": host or settings.host, "port": port or settings.port, "log_level": log_level,
                                "timeout_graceful_shutdown": 5}
     if workers == 1:
@@ -247,6 +251,90 @@ def serve(
         raise typer.Exit(2)
     # Each worker process builds its own app from the same environment.
     uvicorn.run("server.app:create_app", factory=True, workers=workers, **options)
+
+
+users_app = typer.Typer(help="Users and their API keys (kept in the chat store's database as hashes).",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+async def _with_store(action: Any) -> Any:
+    from contextlib import AsyncExitStack
+
+    from graph.settings import get_settings
+    from server.backends import open_store
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        return await action(await open_store(settings, stack))
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="The user's name (letters, digits, _.@-).")],
+    role: Annotated[list[str] | None, typer.Option("--role", "-r", help="A role, e.g. admin (repeatable).")] = None,
+    attr: Annotated[list[str] | None, typer.Option("--attr", "-a", help="An attribute KEY=VALUE for row policies (repeatable).")] = None,
+) -> None:
+    """Add a user and print its new API key (shown this once; only its hash is stored)."""
+    import time
+
+    from server.auth import hash_key, new_key
+    from server.routes.users import NAME
+    from server.store import StoredUser
+
+    roles = list(dict.fromkeys(role or []))
+    if not NAME.match(name) or not all(NAME.match(r) for r in roles):
+        raise typer.BadParameter("names and roles are 1-64 letters, digits or _.@- characters")
+    attrs: dict[str, str] = {}
+    for item in attr or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--attr {item!r} is not KEY=VALUE")
+        attrs[key] = value
+    api_key = new_key()
+
+    async def add(store: Any) -> None:
+        await store.add_user(StoredUser(name, hash_key(api_key), roles, attrs, time.time()))
+
+    try:
+        asyncio.run(_with_store(add))
+    except ValueError as exc:
+        typer.echo(f"{exc}; revoke it first to issue a new key", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"user {name} added" + (f" (roles: {', '.join(roles)})" if roles else ""), err=True)
+    typer.echo("API key (shown once, store it now):", err=True)
+    typer.echo(api_key)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List the users of the users table (never their keys)."""
+
+    async def rows(store: Any) -> Any:
+        return await store.list_users()
+
+    table = Table("name", "roles", "attrs", "created", "status")
+    for user in asyncio.run(_with_store(rows)):
+        import time
+
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(user.created_at))
+        table.add_row(user.name, ",".join(user.roles), ",".join(f"{k}={v}" for k, v in user.attrs.items()), created,
+                      "revoked" if user.revoked_at is not None else "active")
+    Console().print(table)
+
+
+@users_app.command("revoke")
+def users_revoke(name: Annotated[str, typer.Argument(help="The user whose key stops working.")]) -> None:
+    """Revoke a user's key (the name can be added again with a new key)."""
+
+    async def revoke(store: Any) -> bool:
+        return bool(await store.revoke_user(name))
+
+    if not asyncio.run(_with_store(revoke)):
+        typer.echo(f"no active user {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"user {name} revoked", err=True)
 
 
 from evals.cli import register  # noqa: E402, I001 - `sqlbot eval` and `sqlbot bench` live in evals/

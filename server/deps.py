@@ -12,6 +12,8 @@ from fastapi import Depends, Request
 
 from datasources.registry import Registry
 from graph.settings import Settings
+from server.access import require_admin
+from server.auth import Authenticator, User, current_user
 from server.engine import Engine
 from server.runs import RunManager
 from server.store import ChatStore
@@ -26,6 +28,8 @@ class Services:
     engine: Engine
     store: ChatStore
     runs: RunManager
+    auth: Authenticator
+    """Finds the user of an API key (the middleware and the user routes use it)."""
     heartbeat_s: float = 5.0
     """Seconds of silence after which an SSE stream sends a heartbeat comment."""
 
@@ -56,8 +60,22 @@ def get_runs(request: Request) -> RunManager:
     return get_services(request).runs
 
 
+def get_user(request: Request) -> User | None:
+    """The signed-in user; None when no users are configured (the open, single-owner default)."""
+    return current_user(request.scope)
+
+
+def admin_only(request: Request) -> None:
+    """A route dependency: 403 ``ADMIN_REQUIRED`` for a signed-in user without the admin role."""
+    require_admin(current_user(request.scope))
+
+
+ADMIN_ONLY = [Depends(admin_only)]
+"""``dependencies=`` of the routes that manage datasources."""
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 StoreDep = Annotated[ChatStore, Depends(get_store)]
 RunsDep = Annotated[RunManager, Depends(get_runs)]
+UserDep = Annotated[User | None, Depends(get_user)]

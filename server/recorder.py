@@ -6,6 +6,7 @@ exactly the same thing.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from graph.protocol import (
@@ -18,7 +19,7 @@ from graph.protocol import (
 )
 from graph.steps import BY_ID
 from server.legacy import chosen_datasource
-from server.store import Record, StepRecord
+from server.store import AuditEntry, Record, StepRecord
 
 STORED_ROWS = 1000
 """Result rows kept per record (``GET /api/chat/records/{id}/data`` serves these)."""
@@ -93,3 +94,23 @@ def apply_event(record: Record, event: Event) -> None:
         record.status = "cancelled" if event.error.code == "CANCELLED" else "failed"
         record.error = event.error.wire()
         record.failed_step = event.step_id or record.failed_step
+
+
+REFUSALS = frozenset({"INSUFFICIENT_PERMISSIONS"})
+"""Error codes the audit log counts as refusals (the run was not allowed), not as failures."""
+
+
+def audit_entry(record: Record) -> AuditEntry:
+    """What the audit log keeps of a finished run."""
+    code = (record.error or {}).get("code")
+    if record.status == "succeeded":
+        outcome = "ok"
+    elif record.status in ("cancelled", "interrupted"):
+        outcome = record.status
+    else:
+        outcome = "refusal" if code in REFUSALS else "error"
+    datasource_id = (record.datasource or {}).get("id") or record.datasource_id
+    return AuditEntry(at=time.time(), user=record.owner, chat_id=record.chat_id, record_id=record.id,
+                      question=record.question, datasource_id=datasource_id, sql=record.sql,
+                      row_count=record.row_count, outcome=outcome,  # type: ignore[arg-type]
+                      code=None if outcome == "ok" else code)

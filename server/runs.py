@@ -37,7 +37,7 @@ from graph.steps import BY_ID
 from server.engine import Engine, EventStream
 from server.errors import ApiError, conflict, not_found
 from server.eventlog import ChatBusy, EventLog, EventLogUnavailable, LocalEventLog, LoggedEvent, frame
-from server.recorder import apply_event, start_attempt
+from server.recorder import apply_event, audit_entry, start_attempt
 from server.store import ChatStore, Record, interrupt
 
 __all__ = ["LoggedEvent", "Run", "RunManager", "RunView", "listening"]
@@ -240,21 +240,25 @@ class RunManager:
         datasource_id: str | None,
         locale: str | None,
         kind: Literal["ask", "regenerate"] = "ask",
+        owner: str | None = None,
+        access: dict[str, Any] | None = None,
     ) -> tuple[Run, bool]:
         """Start answering ``question`` in a chat (a new one when ``chat_id`` is None); True = new chat.
 
-        ``locale=None`` lets the graph detect the question's language.
+        ``locale=None`` lets the graph detect the question's language. ``owner`` is the signed-in user (None:
+        the API is open and every chat is everyone's); another user's chat is "not found". ``access`` adds the
+        user's ``principal`` and ``allowed_datasources`` to the graph's input.
         """
         new_chat = chat_id is None
         if chat_id is not None:
             chat = await self.store.get_chat(chat_id)
-            if chat is None:
+            if chat is None or (owner is not None and chat.owner != owner):
                 raise not_found("chat", chat_id)
             self._ensure_idle(chat_id)
             datasource_id = datasource_id or chat.datasource_id
         cid = chat_id or new_id()
         record = Record(id=new_id(), chat_id=cid, question=question, locale=locale,
-                        datasource_id=datasource_id, kind=kind)
+                        datasource_id=datasource_id, kind=kind, owner=owner or "")
         if not new_chat:
             record.checkpoint_before = (await self.engine.head(cid)).checkpoint_id
         inputs: dict[str, Any] = {"question": question}
@@ -262,6 +266,7 @@ class RunManager:
             inputs["locale"] = locale
         if datasource_id:
             inputs["datasource_id"] = datasource_id
+        inputs.update(access or {})
         await self._begin(record)
         stream = self.engine.start(chat_id=cid, run_id=record.id, inputs=inputs, locale=locale)
         run = self._launch(record, stream)
@@ -331,7 +336,7 @@ class RunManager:
         if head is None:
             raise conflict("NOT_EDITABLE", "This answer never chose a datasource; ask the question again instead.")
         edited = Record(id=new_id(), chat_id=record.chat_id, question=record.question, locale=record.locale,
-                        datasource_id=record.datasource_id, kind="edit")
+                        datasource_id=record.datasource_id, kind="edit", owner=record.owner)
         edited.checkpoint_before = head.checkpoint_id
         await self._begin(edited)
         stream = self.engine.start(chat_id=record.chat_id, run_id=edited.id, inputs=None, locale=record.locale)
@@ -339,13 +344,14 @@ class RunManager:
         run.initial_save = self._save_soon(edited)
         return run
 
-    async def regenerate(self, run_id: str) -> Run:
+    async def regenerate(self, run_id: str, owner: str | None = None, access: dict[str, Any] | None = None) -> Run:
         """Ask the record's question again, from the start, as a new record in the same chat."""
         record = await self.store.get_record(run_id)
-        if record is None:
+        if record is None or (owner is not None and record.owner != owner):
             raise not_found("run", run_id)
         run, _ = await self.ask(question=record.question, chat_id=record.chat_id,
-                                datasource_id=record.datasource_id, locale=record.locale, kind="regenerate")
+                                datasource_id=record.datasource_id, locale=record.locale, kind="regenerate",
+                                owner=owner, access=access)
         return run
 
     async def _alive(self, run_id: str) -> bool:
@@ -377,7 +383,7 @@ class RunManager:
     def _save_soon(self, record: Record, *, create_chat: bool = False, title: str = "") -> asyncio.Task[None]:
         async def save() -> None:
             if create_chat:
-                await self.store.create_chat(record.chat_id, title, record.datasource_id)
+                await self.store.create_chat(record.chat_id, title, record.datasource_id, record.owner)
             await self.store.save_record(record)
 
         return self._background_task(save())
@@ -470,6 +476,10 @@ class RunManager:
             record.checkpoint_after = head.checkpoint_id
             record.pending = list(head.next)
         await self.store.save_record(record)
+        try:
+            await self.store.add_audit(audit_entry(record))
+        except Exception:  # the answer stands; a lost audit row is logged, not a failed run
+            log.exception("run %s: could not write its audit entry", run.id)
 
     def _retire(self, run: Run) -> None:
         run.finish()

@@ -36,6 +36,34 @@ CREATE TABLE IF NOT EXISTS record (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS record_chat ON record(chat_id, created_at);
+CREATE TABLE IF NOT EXISTS app_user (
+    name TEXT PRIMARY KEY,
+    key_hash TEXT NOT NULL UNIQUE,
+    roles TEXT NOT NULL,
+    attrs TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE TABLE IF NOT EXISTS datasource_grant (
+    datasource_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    PRIMARY KEY (datasource_id, kind, subject)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    user_name TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    question TEXT NOT NULL,
+    datasource_id TEXT,
+    sql TEXT,
+    row_count INTEGER,
+    outcome TEXT NOT NULL,
+    code TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 """
 
 
@@ -50,6 +78,47 @@ class Chat:
     """The datasource the chat was started with (None: chosen per question)."""
     created_at: float
     updated_at: float
+    owner: str = ""
+    """The user the chat belongs to ("" = nobody: no users were configured when it was created)."""
+
+
+@dataclass
+class StoredUser:
+    """A user of the users table (``sqlbot users``); only a hash of the key is kept."""
+
+    name: str
+    key_hash: str
+    roles: list[str]
+    attrs: dict[str, str]
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass
+class Grant:
+    """Who may query a datasource: a user by name or everyone holding a role."""
+
+    datasource_id: str
+    kind: Literal["user", "role"]
+    subject: str
+
+
+@dataclass
+class AuditEntry:
+    """One run as the audit log keeps it: who asked what, which SQL ran where, and how it ended."""
+
+    at: float
+    user: str
+    chat_id: str
+    record_id: str
+    question: str
+    datasource_id: str | None
+    sql: str | None
+    row_count: int | None
+    outcome: Literal["ok", "error", "refusal", "cancelled", "interrupted"]
+    code: str | None = None
+    """The error code when the run did not succeed."""
+    id: int | None = None
 
 
 @dataclass
@@ -103,6 +172,8 @@ class Record:
     """Graph nodes still to run when the run ended (non-empty means it can be resumed)."""
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    owner: str = ""
+    """The user who asked ("" in open mode)."""
 
     def to_json(self) -> str:
         """Serialise everything but the key columns."""
@@ -145,7 +216,7 @@ class ChatStore(Protocol):
         """Release the connection(s)."""
         ...
 
-    async def create_chat(self, chat_id: str, title: str, datasource_id: str | None) -> Chat:
+    async def create_chat(self, chat_id: str, title: str, datasource_id: str | None, owner: str = "") -> Chat:
         """Create a chat titled after its first question."""
         ...
 
@@ -153,8 +224,8 @@ class ChatStore(Protocol):
         """The chat with ``chat_id``, or None."""
         ...
 
-    async def list_chats(self, limit: int = 50, offset: int = 0) -> list[Chat]:
-        """Chats, most recently active first."""
+    async def list_chats(self, limit: int = 50, offset: int = 0, owner: str | None = None) -> list[Chat]:
+        """Chats, most recently active first (only ``owner``'s when given)."""
         ...
 
     async def delete_chat(self, chat_id: str) -> bool:
@@ -180,6 +251,42 @@ class ChatStore(Protocol):
         """
         ...
 
+    async def add_user(self, user: StoredUser) -> None:
+        """Add a user (a revoked one of the same name is replaced); ValueError if an active one exists."""
+        ...
+
+    async def list_users(self) -> list[StoredUser]:
+        """Every user, revoked ones included, by name."""
+        ...
+
+    async def revoke_user(self, name: str) -> bool:
+        """Revoke a user's key; False when there is no active user of that name."""
+        ...
+
+    async def user_by_key(self, key_hash: str) -> StoredUser | None:
+        """The active user whose key hashes to ``key_hash``."""
+        ...
+
+    async def count_users(self) -> int:
+        """How many active users there are."""
+        ...
+
+    async def list_grants(self, datasource_id: str | None = None) -> list[Grant]:
+        """Grants of one datasource, or of all."""
+        ...
+
+    async def set_grants(self, datasource_id: str, grants: list[Grant]) -> None:
+        """Replace a datasource's grants."""
+        ...
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Append one entry to the audit log."""
+        ...
+
+    async def list_audit(self, user: str | None = None, since: float | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Audit entries, newest first, optionally of one user and after ``since``."""
+        ...
+
 
 class SqliteStore:
     """:class:`ChatStore` in a SQLite file. One connection; aiosqlite serialises the calls."""
@@ -199,6 +306,10 @@ class SqliteStore:
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.executescript(_SCHEMA)
+        async with conn.execute("PRAGMA table_info(chat)") as cur:
+            columns = {row["name"] async for row in cur}
+        if "owner" not in columns:  # a store from before users: its chats belong to nobody
+            await conn.execute("ALTER TABLE chat ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
         await conn.commit()
         return cls(conn)
 
@@ -208,13 +319,13 @@ class SqliteStore:
 
     # chats
 
-    async def create_chat(self, chat_id: str, title: str, datasource_id: str | None) -> Chat:
+    async def create_chat(self, chat_id: str, title: str, datasource_id: str | None, owner: str = "") -> Chat:
         """Create a chat titled after its first question."""
         now = time.time()
-        chat = Chat(chat_id, title[:80], datasource_id, now, now)
+        chat = Chat(chat_id, title[:80], datasource_id, now, now, owner)
         await self._conn.execute(
-            "INSERT INTO chat (id, title, datasource_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-            (chat.id, chat.title, chat.datasource_id, now, now),
+            "INSERT INTO chat (id, title, datasource_id, created_at, updated_at, owner) VALUES (?, ?, ?, ?, ?, ?)",
+            (chat.id, chat.title, chat.datasource_id, now, now, owner),
         )
         await self._conn.commit()
         return chat
@@ -225,10 +336,11 @@ class SqliteStore:
             row = await cur.fetchone()
         return Chat(**dict(row)) if row else None
 
-    async def list_chats(self, limit: int = 50, offset: int = 0) -> list[Chat]:
-        """Chats, most recently active first."""
+    async def list_chats(self, limit: int = 50, offset: int = 0, owner: str | None = None) -> list[Chat]:
+        """Chats, most recently active first (only ``owner``'s when given)."""
+        where, args = ("WHERE owner = ? ", (owner,)) if owner is not None else ("", ())
         async with self._conn.execute(
-            "SELECT * FROM chat ORDER BY updated_at DESC LIMIT ? OFFSET ?", (limit, offset)
+            f"SELECT * FROM chat {where}ORDER BY updated_at DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         ) as cur:
             return [Chat(**dict(r)) async for r in cur]
 
@@ -278,3 +390,105 @@ class SqliteStore:
             await self.save_record(interrupt(record))
             count += 1
         return count
+
+    # users, grants, audit
+
+    async def add_user(self, user: StoredUser) -> None:
+        """Add a user (a revoked one of the same name is replaced); ValueError if an active one exists."""
+        async with self._conn.execute("SELECT revoked_at FROM app_user WHERE name = ?", (user.name,)) as cur:
+            row = await cur.fetchone()
+        if row is not None and row["revoked_at"] is None:
+            raise ValueError(f"user {user.name!r} exists")
+        await self._conn.execute(
+            "INSERT OR REPLACE INTO app_user (name, key_hash, roles, attrs, created_at, revoked_at) "
+            "VALUES (?, ?, ?, ?, ?, NULL)",
+            (user.name, user.key_hash, json.dumps(user.roles), json.dumps(user.attrs), user.created_at),
+        )
+        await self._conn.commit()
+
+    @staticmethod
+    def _user(row: Any) -> StoredUser:
+        return StoredUser(row["name"], row["key_hash"], json.loads(row["roles"]), json.loads(row["attrs"]),
+                          row["created_at"], row["revoked_at"])
+
+    async def list_users(self) -> list[StoredUser]:
+        """Every user, revoked ones included, by name."""
+        async with self._conn.execute("SELECT * FROM app_user ORDER BY name") as cur:
+            return [self._user(r) async for r in cur]
+
+    async def revoke_user(self, name: str) -> bool:
+        """Revoke a user's key; False when there is no active user of that name."""
+        cur = await self._conn.execute(
+            "UPDATE app_user SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (time.time(), name)
+        )
+        await self._conn.commit()
+        return cur.rowcount > 0
+
+    async def user_by_key(self, key_hash: str) -> StoredUser | None:
+        """The active user whose key hashes to ``key_hash``."""
+        async with self._conn.execute(
+            "SELECT * FROM app_user WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+        ) as cur:
+            row = await cur.fetchone()
+        return self._user(row) if row else None
+
+    async def count_users(self) -> int:
+        """How many active users there are."""
+        async with self._conn.execute("SELECT COUNT(*) AS n FROM app_user WHERE revoked_at IS NULL") as cur:
+            row = await cur.fetchone()
+        return int(row["n"]) if row else 0
+
+    async def list_grants(self, datasource_id: str | None = None) -> list[Grant]:
+        """Grants of one datasource, or of all."""
+        where, args = ("WHERE datasource_id = ? ", (datasource_id,)) if datasource_id is not None else ("", ())
+        async with self._conn.execute(
+            f"SELECT * FROM datasource_grant {where}ORDER BY datasource_id, kind, subject", args
+        ) as cur:
+            return [Grant(r["datasource_id"], r["kind"], r["subject"]) async for r in cur]
+
+    async def set_grants(self, datasource_id: str, grants: list[Grant]) -> None:
+        """Replace a datasource's grants."""
+        await self._conn.execute("DELETE FROM datasource_grant WHERE datasource_id = ?", (datasource_id,))
+        await self._conn.executemany(
+            "INSERT OR IGNORE INTO datasource_grant (datasource_id, kind, subject) VALUES (?, ?, ?)",
+            [(datasource_id, g.kind, g.subject) for g in grants],
+        )
+        await self._conn.commit()
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Append one entry to the audit log."""
+        await self._conn.execute(
+            "INSERT INTO audit (at, user_name, chat_id, record_id, question, datasource_id, sql, row_count, outcome, "
+            "code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (entry.at, entry.user, entry.chat_id, entry.record_id, entry.question, entry.datasource_id, entry.sql,
+             entry.row_count, entry.outcome, entry.code),
+        )
+        await self._conn.commit()
+
+    async def list_audit(self, user: str | None = None, since: float | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Audit entries, newest first, optionally of one user and after ``since``."""
+        clauses, args = audit_filter(user, since, "?")
+        async with self._conn.execute(
+            f"SELECT * FROM audit {clauses}ORDER BY at DESC, id DESC LIMIT ?", (*args, limit)
+        ) as cur:
+            return [audit_entry(dict(r)) async for r in cur]
+
+
+def audit_filter(user: str | None, since: float | None, mark: str) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (with ``mark`` placeholders) and arguments of an audit query."""
+    parts: list[str] = []
+    args: list[Any] = []
+    if user is not None:
+        parts.append(f"user_name = {mark}")
+        args.append(user)
+    if since is not None:
+        parts.append(f"at >= {mark}")
+        args.append(since)
+    return ("WHERE " + " AND ".join(parts) + " " if parts else ""), tuple(args)
+
+
+def audit_entry(row: dict[str, Any]) -> AuditEntry:
+    """An audit row (either database) as an :class:`AuditEntry`."""
+    return AuditEntry(at=row["at"], user=row["user_name"], chat_id=row["chat_id"], record_id=row["record_id"],
+                      question=row["question"], datasource_id=row["datasource_id"], sql=row["sql"],
+                      row_count=row["row_count"], outcome=row["outcome"], code=row["code"], id=row["id"])

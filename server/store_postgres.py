@@ -7,15 +7,16 @@ processes starting at once apply each one exactly once; ``sqlbot_migrations`` re
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from server.store import Chat, Record, interrupt
+from server.store import AuditEntry, Chat, Grant, Record, StoredUser, audit_entry, audit_filter, interrupt
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -37,6 +38,38 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sqlbot_record_chat ON sqlbot_record (chat_id, created_at);
     CREATE INDEX sqlbot_record_running ON sqlbot_record (status) WHERE status = 'running';
+    """,
+    """
+    ALTER TABLE sqlbot_chat ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    CREATE INDEX sqlbot_chat_owner ON sqlbot_chat (owner, updated_at DESC);
+    CREATE TABLE sqlbot_user (
+        name TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        roles JSONB NOT NULL,
+        attrs JSONB NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        revoked_at DOUBLE PRECISION
+    );
+    CREATE TABLE sqlbot_grant (
+        datasource_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        PRIMARY KEY (datasource_id, kind, subject)
+    );
+    CREATE TABLE sqlbot_audit (
+        id BIGSERIAL PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL,
+        user_name TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        question TEXT NOT NULL,
+        datasource_id TEXT,
+        sql TEXT,
+        row_count BIGINT,
+        outcome TEXT NOT NULL,
+        code TEXT
+    );
+    CREATE INDEX sqlbot_audit_at ON sqlbot_audit (at DESC);
     """,
 )
 """Schema changes in order; a new one is appended, never edited (a database records how many it has run)."""
@@ -94,14 +127,15 @@ class PostgresStore:
 
     # chats
 
-    async def create_chat(self, chat_id: str, title: str, datasource_id: str | None) -> Chat:
+    async def create_chat(self, chat_id: str, title: str, datasource_id: str | None, owner: str = "") -> Chat:
         """Create a chat titled after its first question."""
         now = time.time()
-        chat = Chat(chat_id, title[:80], datasource_id, now, now)
+        chat = Chat(chat_id, title[:80], datasource_id, now, now, owner)
         async with self._pool.connection() as conn:
             await conn.execute(
-                "INSERT INTO sqlbot_chat (id, title, datasource_id, created_at, updated_at) VALUES (%s, %s, %s, %s, %s)",
-                (chat.id, chat.title, chat.datasource_id, now, now),
+                "INSERT INTO sqlbot_chat (id, title, datasource_id, created_at, updated_at, owner) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (chat.id, chat.title, chat.datasource_id, now, now, owner),
             )
         return chat
 
@@ -112,11 +146,13 @@ class PostgresStore:
             row = await cur.fetchone()
         return Chat(**row) if row else None  # type: ignore[arg-type]
 
-    async def list_chats(self, limit: int = 50, offset: int = 0) -> list[Chat]:
-        """Chats, most recently active first."""
+    async def list_chats(self, limit: int = 50, offset: int = 0, owner: str | None = None) -> list[Chat]:
+        """Chats, most recently active first (only ``owner``'s when given)."""
+        where, args = ("WHERE owner = %s ", (owner,)) if owner is not None else ("", ())
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT * FROM sqlbot_chat ORDER BY updated_at DESC LIMIT %s OFFSET %s", (limit, offset)
+                f"SELECT * FROM sqlbot_chat {where}ORDER BY updated_at DESC LIMIT %s OFFSET %s",
+                (*args, limit, offset),
             )
             return [Chat(**r) for r in await cur.fetchall()]  # type: ignore[arg-type]
 
@@ -172,3 +208,95 @@ class PostgresStore:
             await self.save_record(interrupt(record))
             count += 1
         return count
+
+    # users, grants, audit
+
+    async def add_user(self, user: StoredUser) -> None:
+        """Add a user (a revoked one of the same name is replaced); ValueError if an active one exists."""
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT revoked_at FROM sqlbot_user WHERE name = %s FOR UPDATE", (user.name,))
+            row = await cur.fetchone()
+            if row is not None and row["revoked_at"] is None:
+                raise ValueError(f"user {user.name!r} exists")
+            await conn.execute(
+                "INSERT INTO sqlbot_user (name, key_hash, roles, attrs, created_at, revoked_at) "
+                "VALUES (%s, %s, %s::jsonb, %s::jsonb, %s, NULL) ON CONFLICT (name) DO UPDATE SET "
+                "key_hash = excluded.key_hash, roles = excluded.roles, attrs = excluded.attrs, "
+                "created_at = excluded.created_at, revoked_at = NULL",
+                (user.name, user.key_hash, json.dumps(user.roles), json.dumps(user.attrs), user.created_at),
+            )
+
+    @staticmethod
+    def _user(row: dict[str, Any]) -> StoredUser:
+        return StoredUser(str(row["name"]), str(row["key_hash"]), list(row["roles"]), dict(row["attrs"]),
+                          float(row["created_at"]), row["revoked_at"])
+
+    async def list_users(self) -> list[StoredUser]:
+        """Every user, revoked ones included, by name."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT * FROM sqlbot_user ORDER BY name")
+            return [self._user(r) for r in await cur.fetchall()]
+
+    async def revoke_user(self, name: str) -> bool:
+        """Revoke a user's key; False when there is no active user of that name."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE sqlbot_user SET revoked_at = %s WHERE name = %s AND revoked_at IS NULL", (time.time(), name)
+            )
+            return cur.rowcount > 0
+
+    async def user_by_key(self, key_hash: str) -> StoredUser | None:
+        """The active user whose key hashes to ``key_hash``."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM sqlbot_user WHERE key_hash = %s AND revoked_at IS NULL", (key_hash,)
+            )
+            row = await cur.fetchone()
+        return self._user(row) if row else None
+
+    async def count_users(self) -> int:
+        """How many active users there are."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT COUNT(*) AS n FROM sqlbot_user WHERE revoked_at IS NULL")
+            row = await cur.fetchone()
+        return int(str(row["n"])) if row else 0
+
+    async def list_grants(self, datasource_id: str | None = None) -> list[Grant]:
+        """Grants of one datasource, or of all."""
+        where, args = ("WHERE datasource_id = %s ", (datasource_id,)) if datasource_id is not None else ("", ())
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT * FROM sqlbot_grant {where}ORDER BY datasource_id, kind, subject", args
+            )
+            return [Grant(str(r["datasource_id"]), r["kind"], str(r["subject"]))  # type: ignore[arg-type]
+                    for r in await cur.fetchall()]
+
+    async def set_grants(self, datasource_id: str, grants: list[Grant]) -> None:
+        """Replace a datasource's grants (one transaction)."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("DELETE FROM sqlbot_grant WHERE datasource_id = %s", (datasource_id,))
+            for g in grants:
+                await conn.execute(
+                    "INSERT INTO sqlbot_grant (datasource_id, kind, subject) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    (datasource_id, g.kind, g.subject),
+                )
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Append one entry to the audit log."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO sqlbot_audit (at, user_name, chat_id, record_id, question, datasource_id, sql, row_count, "
+                "outcome, code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (entry.at, entry.user, entry.chat_id, entry.record_id, entry.question, entry.datasource_id,
+                 entry.sql, entry.row_count, entry.outcome, entry.code),
+            )
+
+    async def list_audit(self, user: str | None = None, since: float | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Audit entries, newest first, optionally of one user and after ``since``."""
+        clauses, args = audit_filter(user, since, "%s")
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT * FROM sqlbot_audit {clauses}ORDER BY at DESC, id DESC LIMIT %s",
+                (*args, limit),
+            )
+            return [audit_entry(r) for r in await cur.fetchall()]

@@ -11,6 +11,7 @@ export {}
 /* prettier-ignore */
 declare module 'vue' {
   export interface GlobalComponents {
+    ApiKeyDialog: typeof import('./src/components/ApiKeyDialog.vue')['default']
     ChatSidebar: typeof import('./src/components/ChatSidebar.vue')['default']
     DatabaseConnections: typeof import('./src/components/DatabaseConnections.vue')['default']
     DatasourcePicker: typeof import('./src/components/DatasourcePicker.vue')['default']

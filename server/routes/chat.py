@@ -9,7 +9,8 @@ from fastapi import APIRouter, Body, Header, Query
 from sse_starlette import EventSourceResponse
 
 from datasources.errors import DatasourceNotFound
-from server.deps import ServicesDep
+from server.access import ensure_own_record, ensure_still_granted, run_access
+from server.deps import ServicesDep, UserDep
 from server.errors import ERROR_RESPONSES, conflict, not_found
 from server.runs import Run, RunView
 from server.schemas import MAX_INT, CancelResult, QuestionRequest, RecordData, RetryRequest, RunStatus
@@ -30,10 +31,16 @@ async def _check_datasource(services: ServicesDep, datasource_id: str | None) ->
         raise not_found("datasource", datasource_id) from exc
 
 
-async def _answer(services: ServicesDep, body: QuestionRequest, *, enhanced: bool) -> EventSourceResponse:
+async def _access(services: ServicesDep, user: UserDep) -> dict[str, Any] | None:
+    return await run_access(services.store, services.registry, user, services.settings.auth_default_grant)
+
+
+async def _answer(services: ServicesDep, user: UserDep, body: QuestionRequest, *, enhanced: bool) -> EventSourceResponse:
+    # A datasource that exists but is not granted is the graph's refusal (INSUFFICIENT_PERMISSIONS), not a 404.
     await _check_datasource(services, body.datasource_id)
     run, new_chat = await services.runs.ask(
-        question=body.question, chat_id=body.chat_id, datasource_id=body.datasource_id, locale=body.locale
+        question=body.question, chat_id=body.chat_id, datasource_id=body.datasource_id, locale=body.locale,
+        owner=user.name if user is not None else None, access=await _access(services, user),
     )
     return _stream(services, run, enhanced=enhanced, title=body.question[:20] if new_chat else None)
 
@@ -45,21 +52,22 @@ def _stream(services: ServicesDep, run: Run, *, enhanced: bool, title: str | Non
 
 
 @router.post("/question", operation_id="ask_question", response_class=EventSourceResponse, responses=_STREAM)
-async def ask_question(services: ServicesDep, body: QuestionRequest) -> EventSourceResponse:
+async def ask_question(services: ServicesDep, user: UserDep, body: QuestionRequest) -> EventSourceResponse:
     """Ask a question. Streams SQLBot's legacy frames unless ``enhanced_streaming`` is true."""
-    return await _answer(services, body, enhanced=body.enhanced_streaming)
+    return await _answer(services, user, body, enhanced=body.enhanced_streaming)
 
 
 @router.post(
     "/enhanced-question", operation_id="ask_question_enhanced", response_class=EventSourceResponse, responses=_STREAM
 )
-async def ask_question_enhanced(services: ServicesDep, body: QuestionRequest) -> EventSourceResponse:
+async def ask_question_enhanced(services: ServicesDep, user: UserDep, body: QuestionRequest) -> EventSourceResponse:
     """Ask a question and stream the step protocol (legacy frames when it is disabled server-wide)."""
-    return await _answer(services, body, enhanced=True)
+    return await _answer(services, user, body, enhanced=True)
 
 
-async def _run(services: ServicesDep, run_id: str) -> RunView:
-    """The run, owned here or (with the shared event log) by another worker."""
+async def _run(services: ServicesDep, user: UserDep, run_id: str) -> RunView:
+    """The run, owned here or (with the shared event log) by another worker; another user's run is not found."""
+    await ensure_own_record(services.runs, services.store, user, run_id)
     run = await services.runs.find(run_id)
     if run is None:
         raise not_found("run", run_id)
@@ -67,9 +75,9 @@ async def _run(services: ServicesDep, run_id: str) -> RunView:
 
 
 @router.get("/runs/{run_id}", operation_id="get_run", responses=ERROR_RESPONSES)
-async def get_run(services: ServicesDep, run_id: str) -> RunStatus:
+async def get_run(services: ServicesDep, user: UserDep, run_id: str) -> RunStatus:
     """Where a live or recently finished run stands (on whichever worker runs it)."""
-    run = await _run(services, run_id)
+    run = await _run(services, user, run_id)
     return RunStatus(run_id=run.id, chat_id=run.chat_id, status=run.status,
                      last_sequence=run.last_sequence, listeners=run.listeners, done=run.done)
 
@@ -77,6 +85,7 @@ async def get_run(services: ServicesDep, run_id: str) -> RunStatus:
 @router.get("/runs/{run_id}/stream", operation_id="stream_run", response_class=EventSourceResponse, responses=_STREAM)
 async def stream_run(
     services: ServicesDep,
+    user: UserDep,
     run_id: str,
     last_event_id: Annotated[int | None, Header(ge=0, le=MAX_INT)] = None,
     after: Annotated[int | None, Query(ge=0, le=MAX_INT, description="Same as the Last-Event-ID header.")] = None,
@@ -87,7 +96,7 @@ async def stream_run(
     terminal event in ``detail``): a 200 with nothing in it would make an ``EventSource`` reconnect forever,
     an error status makes it stop.
     """
-    run = await _run(services, run_id)
+    run = await _run(services, user, run_id)
     start = last_event_id if last_event_id is not None else after or 0
     terminal = run.terminal
     if terminal is not None and start >= terminal.seq:
@@ -97,18 +106,20 @@ async def stream_run(
 
 
 @router.post("/runs/{run_id}/cancel", operation_id="cancel_run", responses=ERROR_RESPONSES)
-async def cancel_run(services: ServicesDep, run_id: str) -> CancelResult:
+async def cancel_run(services: ServicesDep, user: UserDep, run_id: str) -> CancelResult:
     """Stop a run now: the running step, its model request and its database query (on whichever worker runs it)."""
-    run = await _run(services, run_id)
+    run = await _run(services, user, run_id)
     status = await services.runs.cancel_any(run)
     return CancelResult(run_id=run.id, status=status)
 
 
 @router.post("/runs/{run_id}/retry", operation_id="retry_run", response_class=EventSourceResponse, responses=_STREAM)
 async def retry_run(
-    services: ServicesDep, run_id: str, body: Annotated[RetryRequest | None, Body()] = None
+    services: ServicesDep, user: UserDep, run_id: str, body: Annotated[RetryRequest | None, Body()] = None
 ) -> EventSourceResponse:
     """Resume the run's chat from the checkpoint where it failed: completed steps are reused, not re-run."""
+    await ensure_own_record(services.runs, services.store, user, run_id)
+    await ensure_still_granted(services.store, user, run_id, services.settings.auth_default_grant)
     run = await services.runs.retry(run_id, body.step_id if body else None)
     return _stream(services, run, enhanced=True)
 
@@ -116,13 +127,15 @@ async def retry_run(
 @router.post(
     "/runs/{run_id}/regenerate", operation_id="regenerate_run", response_class=EventSourceResponse, responses=_STREAM
 )
-async def regenerate_run(services: ServicesDep, run_id: str) -> EventSourceResponse:
+async def regenerate_run(services: ServicesDep, user: UserDep, run_id: str) -> EventSourceResponse:
     """Ask the run's question again from the start, as a new record in the same chat."""
-    run = await services.runs.regenerate(run_id)
+    run = await services.runs.regenerate(run_id, owner=user.name if user is not None else None,
+                                         access=await _access(services, user))
     return _stream(services, run, enhanced=True)
 
 
-async def _record_data(services: ServicesDep, record_id: str) -> RecordData:
+async def _record_data(services: ServicesDep, user: UserDep, record_id: str) -> RecordData:
+    await ensure_own_record(services.runs, services.store, user, record_id, "record")
     live = await services.runs.find(record_id)
     if live is not None and not live.done:
         await live.wait_finished(_DATA_WAIT_S)
@@ -135,12 +148,12 @@ async def _record_data(services: ServicesDep, record_id: str) -> RecordData:
 
 
 @router.get("/records/{record_id}/data", operation_id="get_record_data", responses=ERROR_RESPONSES)
-async def get_record_data(services: ServicesDep, record_id: str) -> RecordData:
+async def get_record_data(services: ServicesDep, user: UserDep, record_id: str) -> RecordData:
     """The result rows of a record, as ``{fields, data}`` (what the legacy ``sql-data`` frame announces)."""
-    return await _record_data(services, record_id)
+    return await _record_data(services, user, record_id)
 
 
 @router.get("/record/{record_id}/data", include_in_schema=False)
-async def get_record_data_sqlbot(services: ServicesDep, record_id: str) -> RecordData:
+async def get_record_data_sqlbot(services: ServicesDep, user: UserDep, record_id: str) -> RecordData:
     """SQLBot's own path for the same data."""
-    return await _record_data(services, record_id)
+    return await _record_data(services, user, record_id)

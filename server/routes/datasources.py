@@ -23,7 +23,8 @@ from datasources.errors import (
 )
 from datasources.registry import DatasourceConfig, Registry
 from datasources.secrets import Secret
-from server.deps import ServicesDep
+from server.access import allowed_datasources, datasource_ids
+from server.deps import ADMIN_ONLY, ServicesDep, UserDep
 from server.errors import ERROR_RESPONSES, ApiError, conflict, not_found
 from server.schemas import (
     ConnectionOut,
@@ -110,6 +111,20 @@ def _database_config(body: DatabaseCreate, datasource_id: str) -> tuple[Datasour
                             description_en=body.description), secret
 
 
+async def _allowed(services: ServicesDep, user: UserDep) -> list[str] | None:
+    """The datasource ids the user may query (None: all of them)."""
+    ids = await datasource_ids(services.registry) if user is not None else []
+    return await allowed_datasources(services.store, ids, user, services.settings.auth_default_grant)
+
+
+async def _get_granted(services: ServicesDep, user: UserDep, datasource_id: str) -> DatasourceConfig:
+    """The datasource, or 404 when it does not exist or the user has no grant on it."""
+    allowed = await _allowed(services, user)
+    if allowed is not None and datasource_id not in allowed:
+        raise not_found("datasource", datasource_id)
+    return await _get(services, datasource_id)
+
+
 async def _get(services: ServicesDep, datasource_id: str) -> DatasourceConfig:
     try:
         return await asyncio.to_thread(services.registry.get, datasource_id)
@@ -137,16 +152,19 @@ def _inside(data_dir: Path, path: str) -> Path:
 
 
 @router.get("", operation_id="list_datasources")
-async def list_datasources(services: ServicesDep) -> list[DatasourceOut]:
-    """Every datasource, demos first."""
+async def list_datasources(services: ServicesDep, user: UserDep) -> list[DatasourceOut]:
+    """Every datasource the user may query (all of them for admins and in open mode), demos first."""
     registry = services.registry
-    return await asyncio.to_thread(lambda: [_out(c, registry) for c in registry.list()])
+    allowed = await _allowed(services, user)
+    return await asyncio.to_thread(
+        lambda: [_out(c, registry) for c in registry.list() if allowed is None or c.id in allowed]
+    )
 
 
 @router.get("/{datasource_id}", operation_id="get_datasource", responses=ERROR_RESPONSES)
-async def get_datasource(services: ServicesDep, datasource_id: str) -> DatasourceDetail:
+async def get_datasource(services: ServicesDep, user: UserDep, datasource_id: str) -> DatasourceDetail:
     """A datasource with its schema: tables, columns, types, keys and descriptions."""
-    config = await _get(services, datasource_id)
+    config = await _get_granted(services, user, datasource_id)
     try:
         schema = await asyncio.to_thread(services.registry.schema, datasource_id)
     except DatasourceError as exc:
@@ -155,7 +173,7 @@ async def get_datasource(services: ServicesDep, datasource_id: str) -> Datasourc
     return DatasourceDetail(**out.model_dump(), schema=schema.to_dict())
 
 
-@router.post("/test", operation_id="test_database_connection", responses=ERROR_RESPONSES)
+@router.post("/test", operation_id="test_database_connection", responses=ERROR_RESPONSES, dependencies=ADMIN_ONLY)
 async def test_database_connection(services: ServicesDep, request: Request) -> TestResult:
     """Connect to a PostgreSQL/MySQL database described like a create body, without saving anything."""
     body = await _database_body(request)
@@ -170,7 +188,7 @@ async def test_database_connection(services: ServicesDep, request: Request) -> T
     return TestResult(id=config.id, ok=True, latency_ms=round(latency, 2), server_version=version)
 
 
-@router.put("/{datasource_id}", operation_id="update_datasource", responses=ERROR_RESPONSES)
+@router.put("/{datasource_id}", operation_id="update_datasource", responses=ERROR_RESPONSES, dependencies=ADMIN_ONLY)
 async def update_datasource(services: ServicesDep, datasource_id: str, request: Request) -> DatasourceOut:
     """Edit a database connection; a missing or empty password keeps the stored one."""
     current = await _get(services, datasource_id)
@@ -191,7 +209,7 @@ async def update_datasource(services: ServicesDep, datasource_id: str, request: 
     return await asyncio.to_thread(_out, stored, services.registry)
 
 
-@router.post("/{datasource_id}/refresh", operation_id="refresh_datasource", responses=ERROR_RESPONSES)
+@router.post("/{datasource_id}/refresh", operation_id="refresh_datasource", responses=ERROR_RESPONSES, dependencies=ADMIN_ONLY)
 async def refresh_datasource(services: ServicesDep, datasource_id: str) -> DatasourceDetail:
     """Introspect the datasource again (tables, columns, comments, keys, row counts) and return its detail."""
     config = await _get(services, datasource_id)
@@ -203,7 +221,7 @@ async def refresh_datasource(services: ServicesDep, datasource_id: str) -> Datas
     return DatasourceDetail(**out.model_dump(), schema=schema.to_dict())
 
 
-@router.post("", operation_id="create_datasource", status_code=201, openapi_extra=_CREATE_BODY,
+@router.post("", operation_id="create_datasource", status_code=201, openapi_extra=_CREATE_BODY, dependencies=ADMIN_ONLY,
              responses={**ERROR_RESPONSES, 403: ERROR_RESPONSES[409] | {"description": "Path outside the data directory, or SQLBot's own file"}})
 async def create_datasource(services: ServicesDep, request: Request) -> DatasourceOut:
     """Register a DuckDB/SQLite file or a PostgreSQL/MySQL database (JSON), or upload a CSV/Parquet file (multipart)."""
@@ -284,9 +302,9 @@ async def _from_upload(services: ServicesDep, request: Request) -> DatasourceCon
 
 
 @router.post("/{datasource_id}/test", operation_id="test_datasource", responses=ERROR_RESPONSES)
-async def test_datasource(services: ServicesDep, datasource_id: str) -> TestResult:
+async def test_datasource(services: ServicesDep, user: UserDep, datasource_id: str) -> TestResult:
     """Connect and run a trivial query; a failure is reported in the body, not as an HTTP error."""
-    await _get(services, datasource_id)
+    await _get_granted(services, user, datasource_id)
     try:
         latency, version = await asyncio.to_thread(services.registry.probe, datasource_id)
     except DatasourceError as exc:
@@ -295,7 +313,7 @@ async def test_datasource(services: ServicesDep, datasource_id: str) -> TestResu
     return TestResult(id=datasource_id, ok=True, latency_ms=round(latency, 2), server_version=version)
 
 
-@router.delete("/{datasource_id}", operation_id="delete_datasource", responses=ERROR_RESPONSES)
+@router.delete("/{datasource_id}", operation_id="delete_datasource", responses=ERROR_RESPONSES, dependencies=ADMIN_ONLY)
 async def delete_datasource(services: ServicesDep, datasource_id: str) -> Deleted:
     """Unregister a datasource (demos cannot be removed); an uploaded datasource's files are deleted too."""
     config = await _get(services, datasource_id)

@@ -23,7 +23,8 @@ from fastapi.responses import StreamingResponse
 from datasources.connection import QueryResult
 from datasources.errors import ConnectionFailed, DatasourceNotFound, QueryFailed, QueryTimeout
 from datasources.guard import SQLRejected, check_sql, limit_rows
-from server.deps import ServicesDep
+from server.access import can_see, run_access
+from server.deps import ServicesDep, UserDep
 from server.errors import ERROR_RESPONSES, ApiError, not_found
 
 router = APIRouter(prefix="/api/chat", tags=["export"])
@@ -106,14 +107,20 @@ def _filename(question: str, ext: str) -> str:
             responses=_FILES)
 async def export_record(
     services: ServicesDep,
+    user: UserDep,
     record_id: str,
     format: Literal["csv", "xlsx"] = Query("csv", description="csv or xlsx."),  # noqa: A002 - the API's word
 ) -> StreamingResponse:
     """The record's full result (up to ``SQLBOT_EXPORT_MAX_ROWS`` rows) as a CSV or XLSX download."""
     record = await services.store.get_record(record_id)
-    if record is None:
+    if record is None or not can_see(record.owner, user):
         raise not_found("record", record_id)
     datasource_id = (record.datasource or {}).get("id") or record.datasource_id
+    access = await run_access(services.store, services.registry, user, services.settings.auth_default_grant)
+    allowed = access["allowed_datasources"] if access else None
+    if allowed is not None and datasource_id not in allowed:
+        raise ApiError(403, "INSUFFICIENT_PERMISSIONS", f"You may no longer query the datasource {datasource_id!r}.",
+                       {"suggestion": "Ask an administrator to grant you this datasource."})
     if record.status != "succeeded" or not record.sql or not datasource_id:
         raise ApiError(409, "NOTHING_TO_EXPORT", "Only an answer with a result can be exported.",
                        {"status": record.status, "suggestion": "Ask the question again, then export its result."})

@@ -1,4 +1,5 @@
 /** JSON over HTTP with the server's one error envelope: `{code, message, detail}` on 4xx/5xx. */
+import { authFetch } from './auth'
 
 export type FetchLike = typeof fetch
 
@@ -25,14 +26,14 @@ export async function errorFrom(res: Response): Promise<ApiError> {
   return new ApiError(res.status, body.code ?? `HTTP_${res.status}`, body.message ?? res.statusText, body.detail)
 }
 
-export async function getJson<T>(url: string, init?: RequestInit, doFetch: FetchLike = fetch): Promise<T> {
+export async function getJson<T>(url: string, init?: RequestInit, doFetch: FetchLike = authFetch): Promise<T> {
   const res = await doFetch(url, { headers: { Accept: 'application/json' }, ...init })
   if (!res.ok) throw await errorFrom(res)
   if (res.status === 204) return undefined as T
   return (await res.json()) as T
 }
 
-export function postJson<T>(url: string, body: unknown, doFetch: FetchLike = fetch): Promise<T> {
+export function postJson<T>(url: string, body: unknown, doFetch: FetchLike = authFetch): Promise<T> {
   return getJson<T>(
     url,
     { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify(body) },

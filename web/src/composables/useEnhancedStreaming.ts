@@ -10,6 +10,7 @@ import { computed, reactive, shallowRef } from 'vue'
 import { fetchEventSource, type EventSourceMessage } from '@microsoft/fetch-event-source'
 import type { ErrorInfo, ProtocolEvent, QuestionRequest, RetryRequest } from '@/api/protocol'
 import { ApiError, errorFrom, type FetchLike } from '@/api/http'
+import { authFetch } from '@/api/auth'
 import { i18n, type RunLocale } from '@/i18n'
 import {
   applyEvent,
@@ -93,7 +94,7 @@ function cancelledError(): ErrorInfo {
 
 export function useEnhancedStreaming(options: StreamingOptions = {}) {
   const base = options.baseUrl ?? ''
-  const doFetch: FetchLike = options.fetch ?? ((input, init) => fetch(input, init))
+  const doFetch: FetchLike = options.fetch ?? authFetch
   const maxReconnects = options.maxReconnects ?? 4
   const reconnectDelay = options.reconnectDelay ?? 500
 

@@ -6,6 +6,7 @@
 import { computed, reactive, shallowRef } from 'vue'
 import { fetchEventSource } from '@microsoft/fetch-event-source'
 import { ApiError, errorFrom, getJson, type FetchLike } from '@/api/http'
+import { authFetch } from '@/api/auth'
 import type { FinalOutput } from '@/api/protocol'
 import { i18n } from '@/i18n'
 import { isFinished, newRun, type RunState } from '@/lib/run'
@@ -56,7 +57,7 @@ export function rowsOf(body: RecordData): { columns: string[]; data: Record<stri
 
 export function useLegacyStreaming(options: { baseUrl?: string; fetch?: FetchLike; onChat?: (id: string) => void } = {}) {
   const base = options.baseUrl ?? ''
-  const doFetch: FetchLike = options.fetch ?? ((input, init) => fetch(input, init))
+  const doFetch: FetchLike = options.fetch ?? authFetch
   const state = reactive<RunState>({ ...newRun('', 'zh'), steps: [], legacy: true }) as RunState
   const phase = shallowRef<LegacyPhase>('waiting')
   const busy = shallowRef(false)

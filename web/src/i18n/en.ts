@@ -198,6 +198,15 @@ const en: typeof zh = {
     cancel: 'Cancel',
     hint: 'Runs read-only through the same checks as written SQL (Ctrl + Enter).',
   },
+  auth: {
+    title: 'Sign in with your API key',
+    hint: 'This SQLBot server needs an API key. Ask your administrator for one; it is kept in this browser.',
+    placeholder: 'sqlbot_…',
+    invalid: 'That key was not accepted (wrong, or revoked). Enter it again.',
+    signIn: 'Sign in',
+    signOut: 'Sign out',
+    signedInAs: 'Signed in as {name}',
+  },
   settings: {
     title: 'Streaming settings',
     enabled: 'Detailed streaming',

@@ -194,6 +194,15 @@ export default {
     cancel: '取消',
     hint: '以只读方式运行，与生成的 SQL 经过相同的检查（Ctrl + Enter）。',
   },
+  auth: {
+    title: '使用 API 密钥登录',
+    hint: '此 SQLBot 服务器需要 API 密钥。请向管理员索取；密钥保存在本浏览器中。',
+    placeholder: 'sqlbot_…',
+    invalid: '该密钥未被接受（错误或已被吊销），请重新输入。',
+    signIn: '登录',
+    signOut: '退出登录',
+    signedInAs: '当前用户：{name}',
+  },
   settings: {
     title: '流式响应设置',
     enabled: '详细流式响应',
