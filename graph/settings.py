@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="PostgreSQL for chats, records and checkpoints (shared by every server process); unset = SQLite files."
     )
+    policy_file: Path | None = Field(
+        None, description="YAML or JSON file of row filters and hidden columns per datasource and user/role (README: Row and column permissions)."
+    )
 
     @field_validator("default_locale")
     @classmethod
