@@ -20,7 +20,8 @@ read-only guard (:func:`datasources.guard.check_sql`):
 
 Several rules for the same table and principal: row filters are OR-ed (each grants rows, like PostgreSQL's
 permissive policies; ``row_filter: "TRUE"`` grants every row), hidden columns are the union. A rule whose
-placeholder names an attribute the principal does not have grants nothing (``FALSE``): fail closed.
+placeholder names an attribute the principal does not have (or one holding a NUL character) grants nothing
+(``FALSE``): fail closed.
 
 On PostgreSQL the derived table gets ``OFFSET 0``: the planner then neither pulls the subquery up nor pushes
 the outer query's conditions below the filter (the classic optimisation fence, what ``security_barrier``
@@ -169,7 +170,7 @@ def _substitute(condition: exp.Expr, name: str, attrs: Mapping[str, str]) -> exp
         if isinstance(node, exp.Dot) and isinstance(node.this, exp.Placeholder) and str(node.this.this).lower() == "user":
             attr = node.name
             value = name if attr == "name" else attrs.get(attr)
-            if value is None:
+            if value is None or "\x00" in value:  # a NUL cannot travel in SQL text (SQLite refuses it)
                 missing.append(attr)
                 return exp.null()
             return exp.Literal.string(str(value))

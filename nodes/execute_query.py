@@ -134,8 +134,9 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
         summary += (f"（已按您的权限筛选：{'、'.join(filtered)}）" if zh
                     else f" (rows filtered by your permissions on {', '.join(filtered)})")
         output["rowFilters"] = filtered
-    return {
-        "result": result,
-        "needs_repair": False,
-        "steps": report.record(summary, output),
-    }
+    update: dict[str, Any] = {"result": result, "needs_repair": False, "steps": report.record(summary, output)}
+    if filtered:  # the readback says so too, so the answer is not read as covering every row
+        note = (f"仅包含您有权查看的行（{'、'.join(filtered)}）。" if zh
+                else f"Only rows you are permitted to see ({', '.join(filtered)}).")
+        update["interpretation"] = " ".join(p for p in (state.get("interpretation"), note) if p)
+    return update
