@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 
 from datasources.registry import Registry
 from graph.settings import Settings, get_settings
+from server import mcp_server
 from server.backends import open_event_log, open_store
 from server.deps import Services
 from server.engine import Engine
@@ -82,6 +83,7 @@ def create_app(
                 log.info("%d run(s) were interrupted by a stopped server; they can be retried", interrupted)
             stack.push_async_callback(runs.shutdown)  # first out: runs end before the log and the store close
             app.state.services = Services(settings, registry, engine, store, runs, heartbeat_s)
+            await stack.enter_async_context(mcp.session_manager.run())  # MCP over streamable HTTP at /mcp
             yield
 
     app = FastAPI(
@@ -95,5 +97,6 @@ def create_app(
     app.add_middleware(EdgeLimits, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
     for module in (chat, chats, datasources, edit_sql, export, meta):
         app.include_router(module.router)
+    mcp = mcp_server.mount(app, settings)
     app.include_router(meta.static_router(static_dir))  # last: the SPA fallback matches every other GET
     return app
