@@ -83,7 +83,7 @@ def create_app(
                 log.info("%d run(s) were interrupted by a stopped server; they can be retried", interrupted)
             stack.push_async_callback(runs.shutdown)  # first out: runs end before the log and the store close
             app.state.services = Services(settings, registry, engine, store, runs, heartbeat_s)
-            await stack.enter_async_context(mcp.session_manager.run())  # MCP over streamable HTTP at /mcp
+            await mcp.serve(stack)  # MCP over streamable HTTP at /mcp
             yield
 
     app = FastAPI(

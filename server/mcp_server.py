@@ -8,12 +8,14 @@ explanation and the interpretation. Two transports:
 - **stdio**: ``sqlbot mcp`` (its own engine and checkpointer, built in the MCP server's lifespan; the caller is
   the local user, optionally named with ``--user/--role/--attr`` so row and column policies apply);
 - **streamable HTTP** at ``/mcp`` of the FastAPI app (:func:`mount`), sharing the app's engine and registry.
+  It is a plain route, so whatever guards the API (keys) can guard it the same way.
 
 The principal of a call comes from :attr:`Backend.principal_of` (None = open mode, no policy).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -24,6 +26,8 @@ from fastapi import FastAPI
 from mcp.server.mcpserver import Context as MCPContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from datasources.errors import DatasourceError
 from datasources.policy import PolicyProvider, StaticPolicies, policy_from_rules, visible_schema
@@ -201,10 +205,54 @@ def stdio_server(settings: Settings, principal: Principal | None = None) -> MCPS
     return build_mcp(lambda: holder["backend"], lifespan=lifespan)
 
 
-def mount(app: FastAPI, settings: Settings) -> MCPServer[Any]:
+class HTTPMount:
+    """``/mcp`` of the FastAPI app: an ASGI endpoint that forwards to the session manager of the running lifespan.
+
+    The SDK's session manager runs once per instance and owns an anyio task group, so each lifespan of the app
+    makes a fresh one (:meth:`serve`) in a task of its own: the lifespan may be entered and left by different
+    tasks (pytest fixtures do), which a task group entered directly in the lifespan would not survive.
+    """
+
+    def __init__(self, mcp: MCPServer[Any], host: str) -> None:
+        self.mcp = mcp
+        self.host = host
+        self.manager: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Handle one request to ``/mcp`` (503 outside the lifespan)."""
+        if self.manager is None:
+            response = PlainTextResponse("The MCP endpoint is not running.", status_code=503)
+            await response(scope, receive, send)
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+    async def serve(self, stack: AsyncExitStack) -> None:
+        """Start a session manager for this lifespan; ``stack`` stops it."""
+        self.mcp.streamable_http_app(streamable_http_path="/mcp", host=self.host)  # builds a fresh manager
+        manager = self.mcp.session_manager
+        started, stop = asyncio.Event(), asyncio.Event()
+
+        async def run() -> None:
+            async with manager.run():
+                started.set()
+                await stop.wait()
+
+        task = asyncio.create_task(run(), name="mcp-sessions")
+        await started.wait()
+        self.manager = manager
+
+        async def close() -> None:
+            self.manager = None
+            stop.set()
+            await task
+
+        stack.push_async_callback(close)
+
+
+def mount(app: FastAPI, settings: Settings) -> HTTPMount:
     """Serve streamable HTTP at ``/mcp`` of ``app``, over the app's own engine and registry.
 
-    The caller must run ``mcp.session_manager.run()`` in the app's lifespan (see :mod:`server.app`).
+    The app's lifespan calls :meth:`HTTPMount.serve` (see :mod:`server.app`).
     """
 
     def backend() -> Backend:
@@ -213,7 +261,6 @@ def mount(app: FastAPI, settings: Settings) -> MCPServer[Any]:
         policies = context.policies if context is not None else StaticPolicies()
         return Backend(services.engine, services.registry, services.settings, policies)
 
-    mcp = build_mcp(backend)
-    http = mcp.streamable_http_app(streamable_http_path="/mcp", host=settings.host)
-    app.router.routes.extend(http.routes)
-    return mcp
+    endpoint = HTTPMount(build_mcp(backend), settings.host)
+    app.router.routes.append(Route("/mcp", endpoint=endpoint))
+    return endpoint
