@@ -8,24 +8,23 @@ from __future__ import annotations
 
 import asyncio
 
-from datasources.policy import AccessPolicy, PolicyError, policy_from_rules, visible_schema
+from datasources.policy import AccessPolicy, PolicyError, PolicyProvider, policy_from_rules, visible_schema
 from datasources.schema import Schema
 from graph.context import Context
 from graph.errors import SQLBotError, Text
 from graph.protocol import ErrorCode
-from graph.state import State
+from graph.state import Principal, State
 
 
-def resolve_policy(state: State, context: Context, schema: Schema) -> AccessPolicy | None:
-    """The policy for the run's principal on ``schema``'s datasource; None in open mode or with no rule.
+def policy_for(principal: Principal | None, policies: PolicyProvider, schema: Schema) -> AccessPolicy | None:
+    """The policy of ``principal`` on ``schema``'s datasource; None in open mode or when no rule applies.
 
     Raises:
         SQLBotError: ``INSUFFICIENT_PERMISSIONS`` when a configured rule is malformed (fail closed).
     """
-    principal = state.get("principal")
     if principal is None:
         return None
-    rules = context.policies.rules(schema.datasource_id)
+    rules = policies.rules(schema.datasource_id)
     if not rules:
         return None
     try:
@@ -39,6 +38,11 @@ def resolve_policy(state: State, context: Context, schema: Schema) -> AccessPoli
                             "请联系管理员修正策略文件（SQLBOT_POLICY_FILE）。"),
         ) from exc
     return None if policy.empty else policy
+
+
+def resolve_policy(state: State, context: Context, schema: Schema) -> AccessPolicy | None:
+    """The policy for the run's principal on ``schema``'s datasource (see :func:`policy_for`)."""
+    return policy_for(state.get("principal"), context.policies, schema)
 
 
 async def writer_schema(state: State, context: Context, datasource_id: str) -> tuple[Schema, AccessPolicy | None]:

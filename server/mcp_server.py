@@ -30,8 +30,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from datasources.errors import DatasourceError
-from datasources.policy import PolicyProvider, StaticPolicies, policy_from_rules, visible_schema
+from datasources.policy import PolicyProvider, StaticPolicies, visible_schema
 from datasources.registry import Registry
+from graph.access import policy_for
+from graph.errors import SQLBotError
 from graph.settings import Settings
 from graph.state import Principal
 from graph.steps import STEPS
@@ -160,9 +162,11 @@ def build_mcp(get_backend: Callable[[], Backend], *, lifespan: Any = None) -> MC
             schema = backend.registry.schema(datasource)
         except DatasourceError as exc:
             raise ToolError(f"DATASOURCE_NOT_FOUND: {exc.message}") from exc
-        principal = backend.principal_of(ctx)
-        if principal is not None:
-            schema = visible_schema(schema, policy_from_rules(backend.policies.rules(datasource), principal, schema))
+        try:
+            policy = policy_for(backend.principal_of(ctx), backend.policies, schema)
+        except SQLBotError as exc:
+            raise ToolError(f"{exc.code}: {exc.message.en}") from exc
+        schema = visible_schema(schema, policy)
         return {
             "id": config.id,
             "name": config.name,
@@ -203,6 +207,16 @@ def stdio_server(settings: Settings, principal: Principal | None = None) -> MCPS
             yield
 
     return build_mcp(lambda: holder["backend"], lifespan=lifespan)
+
+
+def _request_principal(ctx: MCPContext[Any, Any]) -> Principal | None:
+    """The signed-in user of an HTTP call: what the auth layer put on ``request.state.principal`` (None = open)."""
+    try:
+        request = ctx.request_context.request
+    except (AttributeError, ValueError):
+        return None
+    principal: Principal | None = getattr(getattr(request, "state", None), "principal", None)
+    return principal
 
 
 class HTTPMount:
@@ -259,7 +273,7 @@ def mount(app: FastAPI, settings: Settings) -> HTTPMount:
         services = app.state.services
         context = getattr(services.engine, "context", None)
         policies = context.policies if context is not None else StaticPolicies()
-        return Backend(services.engine, services.registry, services.settings, policies)
+        return Backend(services.engine, services.registry, services.settings, policies, _request_principal)
 
     endpoint = HTTPMount(build_mcp(backend), settings.host)
     app.router.routes.append(Route("/mcp", endpoint=endpoint))

@@ -163,3 +163,11 @@ def test_postgres_filter_is_an_optimisation_fence(postgres_pair: Pair) -> None:
     joined = ("SELECT count(*) FROM orders o JOIN products p ON p.id = 1 "
               "WHERE 1 / (CASE WHEN o.region = 'west' THEN 0 ELSE 1 END) = 1")
     assert run(postgres_pair, joined) == [(10,)]
+
+
+def test_duckdb_conversion_errors_do_not_probe_hidden_rows(duckdb_pair: Pair) -> None:
+    """The same probe on DuckDB: a cast that fails only on a filtered-out row never runs on one."""
+    sql = "SELECT count(*) FROM orders WHERE CAST(CASE WHEN region = 'south' THEN 'x' ELSE '1' END AS INTEGER) = 1"
+    with pytest.raises(Exception, match="onver"):
+        duckdb_pair.full(sql)
+    assert run(duckdb_pair, sql) == [(10,)]
