@@ -1,8 +1,8 @@
 """SQLBot as an MCP server (the official ``mcp`` SDK): ``ask``, ``list_datasources``, ``describe_datasource``.
 
 ``ask`` runs the same graph and event stream as the web UI (:meth:`server.engine.Engine.start`) and reports
-every step as an MCP progress notification (``progress`` = steps done, ``total`` = steps, ``message`` = the
-step's title and one-line result), then returns the SQL, the rows (bounded), the chart configuration, the
+every step as MCP progress notifications (at its start ``progress`` = n + 0.5, at its end n + 1, of ``total``
+= 7 steps; ``message`` = the step's title, then its one-line result), then returns the SQL, the rows (bounded), the chart configuration, the
 explanation and the interpretation. Two transports:
 
 - **stdio**: ``sqlbot mcp`` (its own engine and checkpointer, built in the MCP server's lifespan; the caller is
@@ -99,6 +99,7 @@ def build_mcp(get_backend: Callable[[], Backend], *, lifespan: Any = None) -> MC
         stream = backend.engine.start(chat_id=chat_id, run_id=uuid.uuid4().hex[:12], inputs=inputs, locale=None)
         titles: dict[str, str] = {}
         done = 0
+        ticks = 0  # one per step start and end: progress = ticks / 2 rises strictly, as MCP requires
         final: dict[str, Any] | None = None
         error: dict[str, Any] | None = None
         steps: list[dict[str, Any]] = []
@@ -116,7 +117,8 @@ def build_mcp(get_backend: Callable[[], Backend], *, lifespan: Any = None) -> MC
                 error = event["error"]
             message = _progress_message(event, titles)
             if message is not None:
-                await ctx.report_progress(done, len(STEPS), message)
+                ticks += 1
+                await ctx.report_progress(ticks / 2, max(len(STEPS), ticks / 2), message)
         if error is not None or final is None:
             error = error or {"code": "INTERNAL_ERROR", "message": "The run ended without an answer."}
             suggestion = f" Suggestion: {error['suggestion']}" if error.get("suggestion") else ""
