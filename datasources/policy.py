@@ -31,6 +31,7 @@ side channel. The cost is that outer predicates are not pushed into the scan (se
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -246,6 +247,8 @@ def policy_from_rules(
         if combined is None and not gone:
             continue
         permitted = tuple(c.name for c in table.columns if c.name.lower() not in gone) if gone else None
+        if permitted == ():
+            raise PolicyError(f"A policy hides every column of {table.name}; hide the table from the datasource instead.")
         tables[key] = TablePolicy(table.name, combined, gone, permitted)
     return AccessPolicy(schema.datasource_id, name, tables)
 
@@ -269,8 +272,11 @@ def visible_schema(schema: Schema, policy: AccessPolicy | None) -> Schema:
         keys = tuple(k for k in table.foreign_keys if not _points_at_hidden(k, policy))
         cleaned.append(table if keys == table.foreign_keys else Table(
             table.name, table.columns, table.description_en, table.description_zh, keys, table.row_count))
+    # caches keyed by the version (the offline writer's schema index) must tell one hidden set from another
+    hidden = sorted(f"{t}.{c}" for t, cols in policy.hidden_columns.items() for c in cols)
+    digest = hashlib.sha256("\n".join(hidden).encode()).hexdigest()[:12]
     return Schema(schema.datasource_id, schema.dialect, tuple(cleaned), schema.description_en,
-                  schema.description_zh, schema.version + (":policy" if cleaned != list(schema.tables) else ""))
+                  schema.description_zh, f"{schema.version}:hidden-{digest}")
 
 
 def _points_at_hidden(key: ForeignKey, policy: AccessPolicy) -> bool:

@@ -111,6 +111,7 @@ def test_rules_for_others_or_elsewhere_do_not_apply() -> None:
     (PolicyRule("shop", "orders", row_filter="region IN (SELECT region FROM customers)"), "subquery"),
     (PolicyRule("shop", "orders", row_filter="region = :tenant"), "placeholder"),
     (PolicyRule("shop", "orders", row_filter="region = = 1"), "parse"),
+    (PolicyRule("shop", "products", hidden_columns=("id", "name", "price")), "every column"),
 ])
 def test_malformed_rules_are_refused(rule: PolicyRule, message: str) -> None:
     with pytest.raises(PolicyError, match=message):
@@ -151,6 +152,9 @@ def test_visible_schema_drops_hidden_columns_and_their_keys() -> None:
     assert customers is not None and [c.name for c in customers.columns] == ["id", "name", "region"]
     assert visible.table("orders").foreign_keys == ()  # type: ignore[union-attr]
     assert visible.version != schema.version
+    other = visible_schema(schema, policy_from_rules(
+        [PolicyRule("shop", "orders", hidden_columns=("note",))], ALICE, schema))
+    assert other.version not in (schema.version, visible.version), "a schema index cache tells hidden sets apart"
     assert visible_schema(schema, None) is schema
 
 
