@@ -138,5 +138,6 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
     if filtered:  # the readback says so too, so the answer is not read as covering every row
         note = (f"仅包含您有权查看的行（{'、'.join(filtered)}）。" if zh
                 else f"Only rows you are permitted to see ({', '.join(filtered)}).")
-        update["interpretation"] = " ".join(p for p in (state.get("interpretation"), note) if p)
+        before = state.get("interpretation") or ""
+        update["interpretation"] = before if note in before else " ".join(p for p in (before, note) if p)
     return update
