@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from datasources.connection import Connection
@@ -125,6 +125,7 @@ class ValueIndex:
 
     def __init__(self, entries: Iterable[_Entry]) -> None:
         self._index: dict[str, list[_Entry]] = {}
+        self._restricted: dict[frozenset[tuple[str, str]], ValueIndex] = {}
         self._cjk: list[tuple[str, str]] = []
         self.max_tokens = 1
         """The longest indexed key, in words."""
@@ -171,6 +172,18 @@ class ValueIndex:
 
     def __len__(self) -> int:
         return len(self._index)
+
+    def without(self, hidden: Mapping[str, Iterable[str]]) -> ValueIndex:
+        """A copy without the values of the hidden columns (``{table: [column, ...]}``, any case)."""
+        gone = frozenset((t.lower(), c.lower()) for t, cols in hidden.items() for c in cols)
+        if not gone:
+            return self
+        cached = self._restricted.get(gone)
+        if cached is None:
+            entries = dict.fromkeys(e for bucket in self._index.values() for e in bucket
+                                    if (e[0].lower(), e[1].lower()) not in gone)
+            cached = self._restricted[gone] = ValueIndex(entries)
+        return cached
 
     def lookup(self, phrase: str) -> list[ValueMatch]:
         """Every stored value equal to ``phrase`` after normalisation (case, accents, punctuation)."""

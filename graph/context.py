@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from datasources.policy import PolicyProvider, policies_from_env
 from datasources.registry import Registry
 from datasources.sandbox import SPILL_DIR, SandboxLimits
 from graph.settings import Settings, get_settings
@@ -113,6 +114,11 @@ def _default_writer() -> SQLWriter:
 
 
 @lru_cache(maxsize=1)
+def _default_policies() -> PolicyProvider:
+    return policies_from_env(get_settings().policy_file)
+
+
+@lru_cache(maxsize=1)
 def _default_timings() -> StepTimings:
     return StepTimings()
 
@@ -129,6 +135,8 @@ class Context:
     """Writes SQL and explanations (an LLM, or the offline writer)."""
     timings: StepTimings = field(default_factory=_default_timings)
     """Recent step durations, for estimates."""
+    policies: PolicyProvider = field(default_factory=_default_policies)
+    """Row filters and hidden columns per datasource (applied only when the run has a principal)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:
@@ -138,4 +146,5 @@ class Context:
             registry=registry_from_settings(settings),
             writer=writer_from_settings(settings),
             timings=StepTimings(),
+            policies=policies_from_env(settings.policy_file),
         )

@@ -147,6 +147,12 @@ _CATALOGUE: dict[ErrorCode, _Catalogue] = {
         Text("Retry in a moment; if it persists, check that Redis is running.", "请稍后重试；如持续出现，请检查 Redis 是否在运行。"),
         True,
     ),
+    ErrorCode.COLUMN_NOT_PERMITTED: _Catalogue(
+        Text("Column not permitted", "无权查看该字段"),
+        Text("The query names a column you are not allowed to see.", "查询中包含您无权查看的字段。"),
+        Text("Ask again without that column; SELECT * and the schema list only the columns you may see.", "请去掉该字段后重新提问；SELECT * 和表结构只包含您可以查看的字段。"),
+        False,
+    ),
 }
 
 

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     auth_default_grant: Literal["all", "none"] = Field(
         "all", description="Who may query a datasource that has no grants: all = every signed-in user, none = admins only."
     )
+    policy_file: Path | None = Field(
+        None, description="YAML or JSON file of row filters and hidden columns per datasource and user/role (README: Row and column permissions)."
+    )
 
     @field_validator("default_locale")
     @classmethod

@@ -9,6 +9,8 @@ from langgraph.runtime import Runtime
 
 from datasources.errors import ConnectionFailed, QueryFailed, QueryTimeout, ResourceLimitExceeded
 from datasources.guard import SQLRejected, check_sql, limit_rows
+from datasources.policy import ColumnNotPermitted, apply_policy_tree
+from graph.access import resolve_policy
 from graph.context import Context
 from graph.errors import SQLBotError, Text
 from graph.protocol import ErrorCode
@@ -67,6 +69,18 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
             raise SQLBotError(ErrorCode.RESOURCE_LIMIT_EXCEEDED, Text(str(exc), str(exc)), detail=sql[:2000]) from exc
         # a parse error or a misremembered table is the writer's mistake: it gets the message and another go
         return _failed(state, runtime, report, SQLFailure(sql=sql, message=str(exc), kind=exc.kind))
+    # row filters and hidden columns: after the guard, on the parsed tree, never left to a writer
+    policy = resolve_policy(state, ctx, schema)
+    if policy is not None:
+        try:
+            statement = await asyncio.to_thread(apply_policy_tree, statement, schema.dialect, policy)
+        except ColumnNotPermitted as exc:
+            raise SQLBotError(
+                ErrorCode.COLUMN_NOT_PERMITTED,
+                Text(f"The query reads {exc.table}.{exc.column}, a column you are not allowed to see.",
+                     f"查询读取了 {exc.table}.{exc.column}，您无权查看该字段。"),
+                detail=sql,
+            ) from exc
 
     loop = asyncio.get_running_loop()
 
@@ -114,8 +128,16 @@ async def execute_query(state: State, runtime: Runtime[Context]) -> dict[str, An
     capped = (f"（已截断为前 {run.row_count} 行）" if zh else f" (capped at {run.row_count})") if run.truncated else ""
     summary = (f"返回 {run.row_count} 行{capped}，耗时 {run.elapsed_ms:.0f} 毫秒" if zh
                else f"{run.row_count} row{'' if run.row_count == 1 else 's'}{capped} in {run.elapsed_ms:.0f} ms")
-    return {
-        "result": result,
-        "needs_repair": False,
-        "steps": report.record(summary, {"rowCount": run.row_count, "truncated": run.truncated, "columns": result["columns"], "elapsedMs": result["elapsed_ms"]}),
-    }
+    output: dict[str, Any] = {"rowCount": run.row_count, "truncated": run.truncated, "columns": result["columns"], "elapsedMs": result["elapsed_ms"]}
+    filtered = policy.filtered_tables if policy is not None else []
+    if filtered:  # say that rows were filtered and on which tables; never the filter's values
+        summary += (f"（已按您的权限筛选：{'、'.join(filtered)}）" if zh
+                    else f" (rows filtered by your permissions on {', '.join(filtered)})")
+        output["rowFilters"] = filtered
+    update: dict[str, Any] = {"result": result, "needs_repair": False, "steps": report.record(summary, output)}
+    if filtered:  # the readback says so too, so the answer is not read as covering every row
+        note = (f"仅包含您有权查看的行（{'、'.join(filtered)}）。" if zh
+                else f"Only rows you are permitted to see ({', '.join(filtered)}).")
+        before = state.get("interpretation") or ""
+        update["interpretation"] = before if note in before else " ".join(p for p in (before, note) if p)
+    return update

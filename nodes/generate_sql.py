@@ -7,6 +7,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from graph.access import writer_schema
 from graph.context import Context
 from graph.errors import SQLBotError, Text
 from graph.protocol import ErrorCode
@@ -45,8 +46,11 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
     failure = failures[-1] if state.get("needs_repair") and failures else None
     if failure:
         report.progress(None, f"正在修复SQL：{failure['message'][:160]}" if zh else f"Repairing the SQL: {failure['message'][:160]}")
-    schema = await asyncio.to_thread(ctx.registry.schema, source["id"])
+    # with a row/column policy the writer never sees a hidden column, nor its values
+    schema, policy = await writer_schema(state, ctx, source["id"])
     values = await asyncio.to_thread(ctx.registry.values, source["id"])
+    if policy is not None and values is not None:
+        values = values.without(policy.hidden_columns)
     request = SQLRequest(
         question=state["question"],
         schema=schema,

@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 
 from datasources.registry import Registry
 from graph.settings import Settings, get_settings
+from server import mcp_server
 from server.auth import Authenticator, AuthGate, parse_keys
 from server.backends import open_event_log, open_store
 from server.deps import Services
@@ -105,6 +106,7 @@ def create_app(
             auth = Authenticator(parse_keys(settings.auth_keys), store)
             await _announce_access(auth, settings.host)
             app.state.services = Services(settings, registry, engine, store, runs, auth, heartbeat_s)
+            await mcp.serve(stack)  # MCP over streamable HTTP at /mcp, behind the same keys (AuthGate)
             yield
 
     app = FastAPI(
@@ -119,5 +121,6 @@ def create_app(
     app.add_middleware(EdgeLimits, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
     for module in (chat, chats, datasources, edit_sql, export, meta, users):
         app.include_router(module.router)
+    mcp = mcp_server.mount(app, settings)
     app.include_router(meta.static_router(static_dir))  # last: the SPA fallback matches every other GET
     return app

@@ -337,5 +337,28 @@ def users_revoke(name: Annotated[str, typer.Argument(help="The user whose key st
     typer.echo(f"user {name} revoked", err=True)
 
 
+@app.command()
+def mcp(
+    user: Annotated[str | None, typer.Option(help="Ask as this user, so row and column policies apply (default: open mode).")] = None,
+    role: Annotated[list[str] | None, typer.Option(help="A role of --user (repeatable).")] = None,
+    attr: Annotated[list[str] | None, typer.Option(help="A user attribute for row filters, NAME=VALUE (repeatable).")] = None,
+) -> None:
+    """Serve the MCP tools (ask, list_datasources, describe_datasource) over stdio."""
+    from graph.settings import get_settings
+    from graph.state import Principal
+    from server.mcp_server import stdio_server
+
+    attrs: dict[str, str] = {}
+    for item in attr or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"--attr takes NAME=VALUE, got {item!r}")
+        attrs[name] = value
+    if (role or attrs) and not user:
+        raise typer.BadParameter("--role and --attr need --user")
+    principal = Principal(name=user, roles=list(role or []), attrs=attrs) if user else None
+    stdio_server(get_settings(), principal).run("stdio")
+
+
 from evals.cli import register  # noqa: E402, I001 - `sqlbot eval` and `sqlbot bench` live in evals/
 register(app)

@@ -23,6 +23,10 @@ from fastapi.responses import StreamingResponse
 from datasources.connection import QueryResult
 from datasources.errors import ConnectionFailed, DatasourceNotFound, QueryFailed, QueryTimeout
 from datasources.guard import SQLRejected, check_sql, limit_rows
+from datasources.policy import ColumnNotPermitted, apply_policy_tree
+from graph.access import policy_for
+from graph.errors import SQLBotError
+from graph.state import Principal
 from server.access import can_see, run_access
 from server.deps import ServicesDep, UserDep
 from server.errors import ERROR_RESPONSES, ApiError, not_found
@@ -33,8 +37,12 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _FILES = {200: {"description": "The result as a file", "content": {"text/csv": {}, _XLSX: {}}}, **ERROR_RESPONSES}
 
 
-async def run_checked(services: ServicesDep, datasource_id: str, sql: str, max_rows: int) -> QueryResult:
+async def run_checked(
+    services: ServicesDep, datasource_id: str, sql: str, max_rows: int, principal: Principal | None = None
+) -> QueryResult:
     """Run ``sql`` through the guard on the datasource's read-only connection, at most ``max_rows`` rows.
+
+    With a ``principal``, its row filters and hidden columns apply exactly as in a run (``execute_query``).
 
     Raises:
         ApiError: the SQL is refused (403/422), the database fails it (422/504), or cannot be reached (503).
@@ -44,6 +52,10 @@ async def run_checked(services: ServicesDep, datasource_id: str, sql: str, max_r
     try:
         schema = await asyncio.to_thread(registry.schema, datasource_id)
         statement = check_sql(sql, schema)
+        context = getattr(services.engine, "context", None)
+        policy = policy_for(principal, context.policies, schema) if context is not None else None
+        if policy is not None:
+            statement = apply_policy_tree(statement, schema.dialect, policy)
         connection = await asyncio.to_thread(registry.connect, datasource_id)
         return await connection.run(limit_rows(statement, max_rows + 1, schema.dialect), max_rows=max_rows,
                                     timeout_s=settings.query_timeout_s)
@@ -52,6 +64,10 @@ async def run_checked(services: ServicesDep, datasource_id: str, sql: str, max_r
     except SQLRejected as exc:
         status, code = (403, "INSUFFICIENT_PERMISSIONS") if exc.kind == "permission" else (422, "SQL_SYNTAX_ERROR")
         raise ApiError(status, code, str(exc), {"suggestion": "Only one read-only query over this datasource's tables can run."}) from exc
+    except ColumnNotPermitted as exc:
+        raise ApiError(403, "COLUMN_NOT_PERMITTED", str(exc), {"suggestion": "Leave that column out of the query."}) from exc
+    except SQLBotError as exc:  # a malformed policy: fail closed
+        raise ApiError(403, str(exc.code), exc.message.en, {"suggestion": exc.suggestion.en}) from exc
     except QueryFailed as exc:
         raise ApiError(422, "SQL_EXECUTION_FAILED", str(exc), {"suggestion": "Check the column and table names."}) from exc
     except QueryTimeout as exc:
@@ -125,7 +141,8 @@ async def export_record(
         raise ApiError(409, "NOTHING_TO_EXPORT", "Only an answer with a result can be exported.",
                        {"status": record.status, "suggestion": "Ask the question again, then export its result."})
     cap = services.settings.export_max_rows
-    result = await run_checked(services, str(datasource_id), record.sql, cap)
+    # the signed-in user's row and column policy: the export sees what their answer saw
+    result = await run_checked(services, str(datasource_id), record.sql, cap, user.principal() if user else None)
     headers = {
         "Content-Disposition": f'attachment; filename="{_filename(record.question, format)}"',
         "X-Row-Count": str(result.row_count),

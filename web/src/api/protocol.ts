@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'INTERNAL_ERROR'
   | 'WORKER_LOST'
   | 'EVENT_LOG_UNAVAILABLE'
+  | 'COLUMN_NOT_PERMITTED'
 
 /**
  * A step started.
