@@ -17,6 +17,7 @@ from datasources.registry import Registry
 from datasources.sandbox import SPILL_DIR, SandboxLimits
 from graph.settings import Settings, get_settings
 from graph.steps import BY_NAME
+from knowledge.source import KnowledgeSource
 from llm.base import SQLWriter
 from llm.factory import make_writer
 
@@ -129,6 +130,8 @@ class Context:
     """Writes SQL and explanations (an LLM, or the offline writer)."""
     timings: StepTimings = field(default_factory=_default_timings)
     """Recent step durations, for estimates."""
+    knowledge: KnowledgeSource | None = None
+    """Glossary, SQL examples and datasource instructions the writers use (None: none)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:

@@ -47,6 +47,7 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
         report.progress(None, f"正在修复SQL：{failure['message'][:160]}" if zh else f"Repairing the SQL: {failure['message'][:160]}")
     schema = await asyncio.to_thread(ctx.registry.schema, source["id"])
     values = await asyncio.to_thread(ctx.registry.values, source["id"])
+    knowledge = await ctx.knowledge.for_question(source["id"], state["question"]) if ctx.knowledge else None
     request = SQLRequest(
         question=state["question"],
         schema=schema,
@@ -55,6 +56,7 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
         failed_sql=failure["sql"] if failure else None,
         error=failure["message"] if failure else None,
         values=values,
+        knowledge=knowledge or None,
     )
     expected = ctx.timings.estimate_size("generate_sql")
     written = 0

@@ -1,0 +1,164 @@
+"""Glossary terms in the offline writer: a term links like a column, and its expression enters the SQL as an AST.
+
+A condition term ("loss-making" = ``profit < 0``) is taken out of the question, the rest is written as usual, and
+the condition is ANDed into the statement's WHERE with sqlglot. A measure term ("GMV" = ``SUM(sales)``) is read
+as a row count while the rest is written, and the ``COUNT(*)`` is then replaced by the measure expression. A
+plain column expression ("box office" = ``BoxOffice``) simply becomes the column's name in the question.
+The statement must then contain the term's table, or the writer declines rather than guess a join.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+
+from datasources.schema import Schema
+from knowledge.models import GlossaryEntry
+from knowledge.retrieve import TermHit, find_terms, normalize
+
+
+@dataclass(frozen=True)
+class TermUse:
+    """A glossary entry the question uses and how it enters the SQL."""
+
+    entry: GlossaryEntry
+    kind: str
+    """``filter``, ``measure`` or ``column``."""
+    node: exp.Expr
+    table: str
+    """The table whose columns the expression uses."""
+
+
+@dataclass
+class GlossaryPlan:
+    """Question variants to write, and what to graft onto the SQL written for them."""
+
+    variants: list[str]
+    uses: list[TermUse] = field(default_factory=list)
+
+
+def classify(expression: str, dialect: str) -> tuple[str, exp.Expr]:
+    """``filter`` for a condition, ``measure`` for an aggregate, ``column`` for a single column."""
+    node = sqlglot.parse_one(expression, read=dialect)
+    if isinstance(node, exp.Predicate | exp.Connector | exp.Not | exp.In | exp.Between | exp.Is):
+        return "filter", node
+    if node.find(exp.AggFunc):
+        return "measure", node
+    if isinstance(node, exp.Column):
+        return "column", node
+    return "measure", node
+
+
+def owning_table(node: exp.Expr, schema: Schema) -> str | None:
+    """The first table that has every column the expression uses."""
+    names = {c.name.lower() for c in node.find_all(exp.Column)}
+    for table in schema.tables:
+        if names <= {c.name.lower() for c in table.columns}:
+            return table.name
+    return None
+
+
+def _cut(question: str, hits: list[TermHit], replace: Callable[[TermHit], str]) -> str:
+    q = normalize(question)
+    out, pos = [], 0
+    for h in hits:
+        out.append(q[pos : h.start])
+        out.append(replace(h))
+        pos = h.end
+    out.append(q[pos:])
+    return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+def plan(question: str, entries: tuple[GlossaryEntry, ...], schema: Schema, locale: str) -> GlossaryPlan | None:
+    """The rewrites for the glossary terms the question mentions (None when it mentions none with an expression)."""
+    hits = [h for h in find_terms(question, entries) if h.entry.expression]
+    if not hits:
+        return None
+    uses: dict[str, TermUse] = {}
+    for h in hits:
+        try:
+            kind, node = classify(h.entry.expression or "", schema.dialect)
+        except sqlglot.errors.ParseError:
+            continue
+        table = owning_table(node, schema)
+        if table is not None:
+            uses[h.entry.id] = TermUse(h.entry, kind, node, table)
+    hits = [h for h in hits if h.entry.id in uses]
+    if not hits:
+        return None
+    zh = locale == "zh"
+
+    def bare(h: TermHit) -> str:
+        use = uses[h.entry.id]
+        if use.kind == "column":
+            return f" {use.node.name} "
+        if use.kind == "measure":
+            return "数量" if zh else " count "
+        return " "
+
+    def with_table(h: TermHit) -> str:
+        use = uses[h.entry.id]
+        if use.kind == "column":
+            return f" {use.node.name} "
+        if use.kind == "measure":
+            return f" {use.table}数量" if zh else f" {use.table} count "
+        return f" {use.table} "
+
+    variants = list(dict.fromkeys([_cut(question, hits, bare), _cut(question, hits, with_table)]))
+    return GlossaryPlan(variants, list(uses.values()))
+
+
+def _qualified(node: exp.Expr, select: exp.Select, table: str) -> exp.Expr | None:
+    """``node`` with its columns qualified by ``table``'s name or alias in ``select`` (None: table absent)."""
+    names = [t for t in select.find_all(exp.Table) if t.name.lower() == table.lower()]
+    if not names:
+        return None
+    if len(list(select.find_all(exp.Table))) == 1:
+        return node.copy()
+    ref = names[0].alias_or_name
+    out = node.copy()
+    for col in out.find_all(exp.Column):
+        col.set("table", exp.to_identifier(ref))
+    return out
+
+
+def graft(sql: str, uses: list[TermUse], dialect: str) -> str | None:
+    """Apply the terms' expressions to SQL written for the rewritten question (None when they do not fit)."""
+    tree = sqlglot.parse_one(sql, read=dialect)
+    if not isinstance(tree, exp.Select):
+        return None
+    for use in uses:
+        if use.kind == "column":
+            if _qualified(use.node, tree, use.table) is None:
+                return None
+            continue
+        node = _qualified(use.node, tree, use.table)
+        if node is None:
+            return None
+        if use.kind == "filter":
+            tree = tree.where(node, append=True, copy=False)
+            continue
+        counts = [c for c in tree.find_all(exp.Count) if isinstance(c.this, exp.Star)]
+        if not counts:
+            return None
+        alias = re.sub(r"[^a-z0-9]+", "_", use.entry.term.lower()).strip("_")
+        for c in counts:
+            parent = c.parent
+            c.replace(node.copy())
+            if isinstance(parent, exp.Alias) and alias and use.entry.term.isascii():
+                old = parent.alias
+                parent.set("alias", exp.to_identifier(alias))
+                for o in tree.find_all(exp.Ordered):
+                    if isinstance(o.this, exp.Column) and o.this.name == old and not o.this.table:
+                        o.set("this", exp.column(alias))
+    return tree.sql(dialect=dialect)
+
+
+def readback_note(uses: list[TermUse], locale: str) -> str:
+    """The readback's mention of the glossary entries used."""
+    parts = [f"'{u.entry.term}' = {u.entry.expression}" for u in uses]
+    return ("；术语表：" if locale == "zh" else "; glossary: ") + ", ".join(parts)
