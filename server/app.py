@@ -18,12 +18,13 @@ from fastapi.routing import APIRoute
 
 from datasources.registry import Registry
 from graph.settings import Settings, get_settings
-from server.backends import open_event_log, open_store
+from server.backends import open_event_log, open_knowledge, open_store
 from server.deps import Services
 from server.engine import Engine
 from server.errors import install_error_handlers
 from server.limits import EdgeLimits
 from server.routes import chat, chats, datasources, edit_sql, export, meta
+from server.routes import knowledge as knowledge_routes
 from server.runs import RunManager
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ def create_app(
             store = await open_store(settings, stack)
             event_log = open_event_log(settings)
             engine, registry = await engine_factory(settings, stack)
+            knowledge = await open_knowledge(settings, stack)
+            if (context := getattr(engine, "context", None)) is not None:  # the graph engine's runtime context
+                context.knowledge = knowledge
             runs = RunManager(engine, store, grace_s=settings.disconnect_grace_s, keep_finished_bytes=replay_budget_bytes,
                               event_log=event_log, default_locale=settings.default_locale)
             await runs.start()
@@ -81,7 +85,7 @@ def create_app(
             if interrupted := await store.mark_interrupted(event_log.alive if event_log.shared else None):
                 log.info("%d run(s) were interrupted by a stopped server; they can be retried", interrupted)
             stack.push_async_callback(runs.shutdown)  # first out: runs end before the log and the store close
-            app.state.services = Services(settings, registry, engine, store, runs, heartbeat_s)
+            app.state.services = Services(settings, registry, engine, store, runs, heartbeat_s, knowledge)
             yield
 
     app = FastAPI(
@@ -93,7 +97,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(EdgeLimits, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
-    for module in (chat, chats, datasources, edit_sql, export, meta):
+    for module in (chat, chats, datasources, edit_sql, export, knowledge_routes, meta):
         app.include_router(module.router)
     app.include_router(meta.static_router(static_dir))  # last: the SPA fallback matches every other GET
     return app

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from datasources.registry import Registry
 from graph.settings import Settings
+from knowledge.store import KnowledgeStore
 from server.engine import Engine
 from server.runs import RunManager
 from server.store import ChatStore
@@ -28,6 +29,8 @@ class Services:
     runs: RunManager
     heartbeat_s: float = 5.0
     """Seconds of silence after which an SSE stream sends a heartbeat comment."""
+    knowledge: KnowledgeStore | None = None
+    """Glossary, SQL examples and datasource instructions (in the chat store's database)."""
 
 
 def get_services(request: Request) -> Services:
