@@ -30,19 +30,25 @@ class TermHit:
     """The term or synonym that matched."""
     start: int
     end: int
-    """The span in the normalized question (see :func:`normalize`)."""
+    """The span in the question."""
+
+
+def fold(text: str) -> str:
+    """Lower case with hyphens and underscores as spaces, keeping every character's position."""
+    folded = re.sub(r"[-_]", " ", text.lower())
+    return folded if len(folded) == len(text) else text
 
 
 def _pattern(name: str) -> re.Pattern[str]:
-    n = re.escape(normalize(name))
+    n = r"\s+".join(re.escape(w) for w in normalize(name).split(" "))
     if name.isascii():
         return re.compile(rf"(?<![a-z0-9]){n}(?:s|es)?(?![a-z0-9])")
     return re.compile(n)
 
 
 def find_terms(question: str, entries: Iterable[GlossaryEntry]) -> list[TermHit]:
-    """Non-overlapping term hits in the normalized question, longest names first, in question order."""
-    q = normalize(question)
+    """Non-overlapping term hits in ``question`` (spans index it), longest names first, in question order."""
+    q = fold(question)
     candidates = sorted(
         ((len(name), name, e) for e in entries for name in e.names() if name.strip()), key=lambda c: -c[0]
     )

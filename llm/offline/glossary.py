@@ -4,7 +4,8 @@ A condition term ("loss-making" = ``profit < 0``) is taken out of the question, 
 the condition is ANDed into the statement's WHERE with sqlglot. A measure term ("GMV" = ``SUM(sales)``) is read
 as a row count while the rest is written, and the ``COUNT(*)`` is then replaced by the measure expression. A
 plain column expression ("box office" = ``BoxOffice``) simply becomes the column's name in the question.
-The statement must then contain the term's table, or the writer declines rather than guess a join.
+The statement must then contain the term's table (or reach it along a declared foreign key), or the writer
+declines rather than guess a join.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlglot import exp
 
 from datasources.schema import Schema
 from knowledge.models import GlossaryEntry
-from knowledge.retrieve import TermHit, find_terms, normalize
+from knowledge.retrieve import TermHit, find_terms
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def owning_table(node: exp.Expr, schema: Schema) -> str | None:
 
 
 def _cut(question: str, hits: list[TermHit], replace: Callable[[TermHit], str]) -> str:
-    q = normalize(question)
+    q = question
     out, pos = [], 0
     for h in hits:
         out.append(q[pos : h.start])
@@ -108,15 +109,47 @@ def plan(question: str, entries: tuple[GlossaryEntry, ...], schema: Schema, loca
             return f" {use.table}数量" if zh else f" {use.table} count "
         return f" {use.table} "
 
-    variants = list(dict.fromkeys([_cut(question, hits, bare), _cut(question, hits, with_table)]))
+    # A condition term usually names the rows it selects ("blockbusters", "红眼航班"): read it as its table
+    # first; the table name is not repeated when the question names the rows itself ("red-eye flights").
+    def as_rows(h: TermHit) -> str:
+        use = uses[h.entry.id]
+        after = question[h.end :].lstrip().lower()
+        return bare(h) if use.kind == "filter" and after.startswith(use.table.lower()) else with_table(h)
+
+    variants = list(dict.fromkeys([_cut(question, hits, as_rows), _cut(question, hits, bare)]))
     return GlossaryPlan(variants, list(uses.values()))
 
 
-def _qualified(node: exp.Expr, select: exp.Select, table: str) -> exp.Expr | None:
-    """``node`` with its columns qualified by ``table``'s name or alias in ``select`` (None: table absent)."""
+def _join_by_foreign_key(select: exp.Select, table: str, schema: Schema) -> bool:
+    """Join ``table`` to a one-table SELECT along a declared foreign key (either direction); False if none."""
+    tables = list(select.find_all(exp.Table))
+    if len(tables) != 1 or select.args.get("joins"):
+        return False
+    base = tables[0].name
+    for src, dst in ((base, table), (table, base)):
+        t = schema.table(src)
+        fk = next((f for f in (t.foreign_keys if t else ()) if f.ref_table.lower() == dst.lower()), None)
+        if fk is None:
+            continue
+        for col in select.find_all(exp.Column):
+            if not col.table:
+                col.set("table", exp.to_identifier(base))
+        on = exp.condition(f"{src}.{fk.column} = {dst}.{fk.ref_column}")
+        select.join(exp.to_table(table), on=on, copy=False)
+        return True
+    return False
+
+
+def _qualified(node: exp.Expr, select: exp.Select, table: str, schema: Schema) -> exp.Expr | None:
+    """``node`` with its columns qualified by ``table``'s name or alias in ``select`` (None: table absent).
+
+    A table the statement lacks is joined along a declared foreign key when there is one.
+    """
     names = [t for t in select.find_all(exp.Table) if t.name.lower() == table.lower()]
     if not names:
-        return None
+        if not _join_by_foreign_key(select, table, schema):
+            return None
+        names = [t for t in select.find_all(exp.Table) if t.name.lower() == table.lower()]
     if len(list(select.find_all(exp.Table))) == 1:
         return node.copy()
     ref = names[0].alias_or_name
@@ -126,17 +159,18 @@ def _qualified(node: exp.Expr, select: exp.Select, table: str) -> exp.Expr | Non
     return out
 
 
-def graft(sql: str, uses: list[TermUse], dialect: str) -> str | None:
+def graft(sql: str, uses: list[TermUse], schema: Schema) -> str | None:
     """Apply the terms' expressions to SQL written for the rewritten question (None when they do not fit)."""
+    dialect = schema.dialect
     tree = sqlglot.parse_one(sql, read=dialect)
     if not isinstance(tree, exp.Select):
         return None
     for use in uses:
         if use.kind == "column":
-            if _qualified(use.node, tree, use.table) is None:
+            if _qualified(use.node, tree, use.table, schema) is None:
                 return None
             continue
-        node = _qualified(use.node, tree, use.table)
+        node = _qualified(use.node, tree, use.table, schema)
         if node is None:
             return None
         if use.kind == "filter":

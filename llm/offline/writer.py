@@ -264,7 +264,7 @@ def _write_with_knowledge(question: str, schema: Schema, request: SQLRequest, ca
         except WriterError as exc:
             error = error or exc
             continue
-        grafted = offline_glossary.graft(sql, plan.uses, schema.dialect)
+        grafted = offline_glossary.graft(sql, plan.uses, schema)
         if grafted is None:
             continue
         interpretation += offline_glossary.readback_note(plan.uses, request.locale)
