@@ -292,7 +292,7 @@ async def import_knowledge(
     store = _store(services)
     try:
         doc = _parse_import((await request.body()).decode("utf-8-sig"), format, kind)
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, csv.Error) as exc:
         raise ApiError(422, "KNOWLEDGE_INVALID", f"The {format.upper()} could not be read: {str(exc)[:300]}",
                        {"suggestion": "Start from a file exported by GET /api/knowledge/export."}) from None
     existing = {(g.datasource, normalize(g.term)): g.id for g in await store.list_glossary()}
