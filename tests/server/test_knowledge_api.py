@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
+from graph.settings import Settings
 from tests.server.conftest import ThreadedServer
+from tests.support.databases import temp_pg_database
 
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The app's settings: knowledge in the SQLite chat database, or (like several workers) in PostgreSQL."""
+    base = {"data_dir": tmp_path / "data", "disconnect_grace_s": 0.3, "_env_file": None}
+    if request.param == "sqlite":
+        yield Settings(**base)  # type: ignore[arg-type]
+        return
+    with temp_pg_database() as url:
+        yield Settings(**base, database_url=url)  # type: ignore[arg-type]
+
+
 @pytest.fixture
-def http(live: ThreadedServer) -> httpx.Client:
+def http(live: ThreadedServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live.base_url, timeout=120) as client:
         yield client
 
