@@ -64,10 +64,13 @@ def find_terms(question: str, entries: Iterable[GlossaryEntry]) -> list[TermHit]
 
 
 def similarity(a: str, b: str) -> float:
-    """Lexical similarity of two questions, 0-100 (word sets for English, characters for Chinese)."""
+    """Lexical similarity of two questions, 0-100 (sorted words for English, characters for Chinese).
+
+    Extra words lower the score (unlike a token-set ratio), so "X for Furniture" is not taken for "X".
+    """
     a, b = normalize(a).rstrip("?？。. "), normalize(b).rstrip("?？。. ")
     if a.isascii() and b.isascii():
-        return float(fuzz.token_set_ratio(a, b))
+        return float(fuzz.token_sort_ratio(a, b))
     return float(fuzz.ratio(a, b))
 
 

@@ -32,6 +32,8 @@ class TermUse:
     node: exp.Expr
     table: str
     """The table whose columns the expression uses."""
+    said: str = ""
+    """The term or synonym as the question said it."""
 
 
 @dataclass
@@ -87,7 +89,7 @@ def plan(question: str, entries: tuple[GlossaryEntry, ...], schema: Schema, loca
             continue
         table = owning_table(node, schema)
         if table is not None:
-            uses[h.entry.id] = TermUse(h.entry, kind, node, table)
+            uses[h.entry.id] = TermUse(h.entry, kind, node, table, question[h.start : h.end])
     hits = [h for h in hits if h.entry.id in uses]
     if not hits:
         return None
@@ -194,5 +196,9 @@ def graft(sql: str, uses: list[TermUse], schema: Schema) -> str | None:
 
 def readback_note(uses: list[TermUse], locale: str) -> str:
     """The readback's mention of the glossary entries used."""
-    parts = [f"'{u.entry.term}' = {u.entry.expression}" for u in uses]
+    def name(u: TermUse) -> str:
+        same = not u.said or u.said.lower().replace("-", " ") == u.entry.term.lower().replace("-", " ")
+        return f"'{u.entry.term}'" if same else f"'{u.said}' ({u.entry.term})"
+
+    parts = [f"{name(u)} = {u.entry.expression}" for u in uses]
     return ("；术语表：" if locale == "zh" else "; glossary: ") + ", ".join(parts)

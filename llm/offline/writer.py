@@ -250,7 +250,7 @@ def _write_with_knowledge(question: str, schema: Schema, request: SQLRequest, ca
     bundle = request.knowledge
     assert bundle is not None
     heading = "理解为：" if request.locale == "zh" else "Understood as: "
-    match = offline_examples.answering_example(bundle.examples)
+    match = offline_examples.answering_example(question, bundle.examples)
     if match is not None:
         note = offline_examples.readback_note(match, request.locale)
         return SQLDraft(sql=match.example.sql, reasoning=heading + note, interpretation=note)
@@ -267,7 +267,8 @@ def _write_with_knowledge(question: str, schema: Schema, request: SQLRequest, ca
         grafted = offline_glossary.graft(sql, plan.uses, schema)
         if grafted is None:
             continue
-        interpretation += offline_glossary.readback_note(plan.uses, request.locale)
+        end = "。" if request.locale == "zh" else "."
+        interpretation = interpretation.rstrip(".。") + offline_glossary.readback_note(plan.uses, request.locale) + end
         trace = [heading + interpretation, f"main table: {intent.main}", f"glossary rewrite: {variant}", *intent.trace]
         return SQLDraft(sql=grafted, reasoning="\n".join(trace), interpretation=interpretation)
     terms = ", ".join(f"'{u.entry.term}'" for u in plan.uses)

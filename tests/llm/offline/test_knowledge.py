@@ -90,3 +90,18 @@ async def test_a_close_example_answers_and_is_cited(offline_registry: Any) -> No
                                        "Which states had the most loss-making order lines")
     assert sql == EXAMPLES[0].sql and len(rows) == 5
     assert "saved example 'Which states had the most loss-making order lines?'" in readback
+
+
+async def test_a_longer_or_different_question_is_not_answered_from_an_example(offline_registry: Any) -> None:
+    sql, _, readback = await answer(offline_registry, "superstore", "total sales by ship mode for Furniture")
+    assert "Furniture" in sql and "saved example" not in readback
+    sql, _, readback = await answer(offline_registry, "superstore", "Total sales by ship mode")  # same words: answered
+    assert sql == EXAMPLES[1].sql and "saved example" in readback
+
+
+def test_literals_must_match_to_answer_from_an_example() -> None:
+    from llm.offline.examples import answering_example
+
+    example = SQLExample(question="total sales in 2015", sql="SELECT 1", datasource="superstore")
+    assert answering_example("total sales in 2015?", tuple(top_examples("total sales in 2015?", [example])))
+    assert answering_example("total sales in 2016", tuple(top_examples("total sales in 2016", [example]))) is None
