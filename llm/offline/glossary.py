@@ -76,9 +76,31 @@ def _cut(question: str, hits: list[TermHit], replace: Callable[[TermHit], str]) 
     return re.sub(r"\s+", " ", "".join(out)).strip()
 
 
+def _schema_text(schema: Schema) -> str:
+    parts = [schema.description_en]
+    for t in schema.tables:
+        parts += [t.name, t.description_en, *(f"{c.name} {c.description_en}" for c in t.columns)]
+    return re.sub(r"\s+", " ", re.sub(r"[-_()]", " ", " ".join(parts).lower()))
+
+
+def _inside_a_name(question: str, hit: TermHit, schema_text: str) -> bool:
+    """Whether the term is one word of a longer name the schema uses ("rotten" in "Rotten Tomatoes")."""
+    said = question[hit.start : hit.end]
+    if not said.isascii():
+        return False
+    before = re.findall(r"[A-Za-z0-9]+", question[: hit.start])[-1:]
+    after = re.findall(r"[A-Za-z0-9]+", question[hit.end :])[:1]
+    phrases = [" ".join([*before, said]), " ".join([said, *after])]
+    return any(
+        re.search(rf"\b{re.escape(p.lower().replace('-', ' '))}\b", schema_text)
+        for p, extra in zip(phrases, (before, after), strict=True) if extra
+    )
+
+
 def plan(question: str, entries: tuple[GlossaryEntry, ...], schema: Schema, locale: str) -> GlossaryPlan | None:
     """The rewrites for the glossary terms the question mentions (None when it mentions none with an expression)."""
-    hits = [h for h in find_terms(question, entries) if h.entry.expression]
+    text = _schema_text(schema)
+    hits = [h for h in find_terms(question, entries) if h.entry.expression and not _inside_a_name(question, h, text)]
     if not hits:
         return None
     uses: dict[str, TermUse] = {}

@@ -17,6 +17,7 @@ GLOSSARY = [
     GlossaryEntry(term="profit margin", synonyms=["利润率"], expression="SUM(profit) / SUM(sales)",
                   datasource="superstore"),
     GlossaryEntry(term="blockbuster", synonyms=["大片"], expression="BoxOffice >= 100000000", datasource="movies"),
+    GlossaryEntry(term="rotten", synonyms=["烂片"], expression="Meter < 60", datasource="movies"),
     GlossaryEntry(term="YoY", synonyms=["同比"], meaning="against the same period last year"),
 ]
 EXAMPLES = [
@@ -105,3 +106,10 @@ def test_literals_must_match_to_answer_from_an_example() -> None:
     example = SQLExample(question="total sales in 2015", sql="SELECT 1", datasource="superstore")
     assert answering_example("total sales in 2015?", tuple(top_examples("total sales in 2015?", [example])))
     assert answering_example("total sales in 2016", tuple(top_examples("total sales in 2016", [example]))) is None
+
+
+async def test_a_term_inside_a_name_the_schema_uses_is_not_linked(offline_registry: Any) -> None:
+    sql, _, readback = await answer(offline_registry, "movies", "Which movie has the most reviews on Rotten Tomatoes?")
+    assert "Meter" not in sql and "glossary" not in readback
+    sql, _, _ = await answer(offline_registry, "movies", "How many rotten movies are there?")
+    assert "Meter < 60" in sql
