@@ -36,6 +36,7 @@ async def _evaluate(
     postgres: bool | None,
     pg_dsn: str,
     quiet: bool,
+    glossary: Path | None = None,
 ) -> Any:
     from evals import defog
     from evals.accuracy import DEV, load_dataset
@@ -120,7 +121,13 @@ async def _evaluate(
         registry = registry_from_settings(settings)
         kwargs = {"gold_results": registry_gold(registry)}
         name = "dev set" if dataset == "dev" else path.name
-    context = Context(settings=settings, registry=registry, writer=writer, timings=StepTimings())
+    knowledge = None
+    if glossary is not None:
+        from knowledge.source import KnowledgeDoc
+
+        knowledge = KnowledgeDoc.load(glossary)
+        meta["knowledge"] = f"{glossary.name}: {len(knowledge.glossary)} glossary entries, {len(knowledge.examples)} examples"
+    context = Context(settings=settings, registry=registry, writer=writer, timings=StepTimings(), knowledge=knowledge)
     graph = build_graph(settings=settings)
     try:
         cases = await run_cases(graph, context, examples, on_case=progress, **kwargs)
@@ -146,6 +153,10 @@ def eval_command(
     ] = None,
     pg_dsn: Annotated[str, typer.Option(envvar="SQLBOT_EVAL_PG_DSN", help="defog: PostgreSQL server to load the databases into.")] = "postgresql://postgres@127.0.0.1:5432/test",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-question lines.")] = False,
+    glossary: Annotated[
+        Path | None,
+        typer.Option(help="Knowledge JSON (glossary, examples, instructions; the API's export format) the writers use."),
+    ] = None,
 ) -> None:
     """Run a dataset through the graph; write a Markdown report, JSON and a PNG plot."""
     from evals.report import selective_lines, summarize, write
@@ -154,7 +165,10 @@ def eval_command(
         raise typer.BadParameter("--min-accuracy is a fraction between 0 and 1", param_hint="--min-accuracy")
     settings = _settings(data_dir, base_url, model, api_key)
     run = asyncio.run(
-        _evaluate(dataset, settings, limit=limit, defog_dbs=defog_dbs, postgres=postgres, pg_dsn=pg_dsn, quiet=quiet)
+        _evaluate(
+            dataset, settings, limit=limit, defog_dbs=defog_dbs, postgres=postgres, pg_dsn=pg_dsn, quiet=quiet,
+            glossary=glossary,
+        )
     )
     paths = write(run, out)
     s = summarize(run.cases)

@@ -18,6 +18,7 @@ from datasources.registry import Registry
 from datasources.sandbox import SPILL_DIR, SandboxLimits
 from graph.settings import Settings, get_settings
 from graph.steps import BY_NAME
+from knowledge.source import KnowledgeSource
 from llm.base import SQLWriter
 from llm.factory import make_writer
 
@@ -137,6 +138,8 @@ class Context:
     """Recent step durations, for estimates."""
     policies: PolicyProvider = field(default_factory=_default_policies)
     """Row filters and hidden columns per datasource (applied only when the run has a principal)."""
+    knowledge: KnowledgeSource | None = None
+    """Glossary, SQL examples and datasource instructions the writers use (None: none)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from datasources.schema import Schema
+from knowledge.models import KnowledgeBundle
 
 Locale = Literal["zh", "en"]
 
@@ -53,6 +54,8 @@ class SQLRequest:
     """For a repair: the database's (or the guard's) error message for ``failed_sql``."""
     values: Any = None
     """Optional value index (``datasources.values.ValueIndex``) for matching literals like 'JFK'."""
+    knowledge: KnowledgeBundle | None = None
+    """Glossary entries, similar examples and the datasource instruction for this question (issue 13)."""
 
 
 @dataclass(frozen=True)

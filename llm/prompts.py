@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from datasources.schema import Column, Dialect, Schema, Table
+from knowledge.models import KnowledgeBundle
 from llm.base import ExplainRequest, Locale, SQLRequest, Turn
 
 __all__ = [
@@ -225,6 +226,28 @@ def _value_hints(values: Any, question: str) -> list[tuple[str, str]]:
     return hints
 
 
+def knowledge_parts(knowledge: KnowledgeBundle | None) -> list[str]:
+    """Prompt sections for the datasource instruction, the glossary entries used and the closest examples."""
+    if not knowledge:
+        return []
+    parts = []
+    if knowledge.instruction.strip():
+        parts.append("Instructions for this database:\n" + knowledge.instruction.strip())
+    if knowledge.glossary:
+        lines = []
+        for g in knowledge.glossary:
+            names = " / ".join(g.names())
+            line = f"- {names}: {g.meaning}".rstrip(": ")
+            if g.expression:
+                line += f" (SQL: {g.expression})"
+            lines.append(line)
+        parts.append("Business terms in the question (use these definitions):\n" + "\n".join(lines))
+    if knowledge.examples:
+        shots = [f"Q: {m.example.question}\n```sql\n{m.example.sql}\n```" for m in knowledge.examples]
+        parts.append("Similar questions answered before:\n" + "\n".join(shots))
+    return parts
+
+
 def sql_messages(request: SQLRequest, *, max_tables: int = MAX_TABLES) -> list[PromptMessage]:
     """The chat messages that ask for (or, with ``failed_sql``, repair) one SQL statement."""
     schema = request.schema
@@ -250,6 +273,7 @@ def sql_messages(request: SQLRequest, *, max_tables: int = MAX_TABLES) -> list[P
         parts.append(
             "Values in the question that are stored in the database:\n" + "\n".join(line for _, line in hints)
         )
+    parts.extend(knowledge_parts(request.knowledge))
     parts.append(f"Question: {request.question}")
     if request.failed_sql:
         parts.append(

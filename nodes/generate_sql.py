@@ -51,6 +51,7 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
     values = await asyncio.to_thread(ctx.registry.values, source["id"])
     if policy is not None and values is not None:
         values = values.without(policy.hidden_columns)
+    knowledge = await ctx.knowledge.for_question(source["id"], state["question"]) if ctx.knowledge else None
     request = SQLRequest(
         question=state["question"],
         schema=schema,
@@ -59,6 +60,7 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
         failed_sql=failure["sql"] if failure else None,
         error=failure["message"] if failure else None,
         values=values,
+        knowledge=knowledge or None,
     )
     expected = ctx.timings.estimate_size("generate_sql")
     written = 0

@@ -20,12 +20,13 @@ from datasources.registry import Registry
 from graph.settings import Settings, get_settings
 from server import mcp_server
 from server.auth import Authenticator, AuthGate, parse_keys
-from server.backends import open_event_log, open_store
+from server.backends import open_event_log, open_knowledge, open_store
 from server.deps import Services
 from server.engine import Engine
 from server.errors import install_error_handlers
 from server.limits import EdgeLimits
 from server.routes import chat, chats, datasources, edit_sql, export, meta, users
+from server.routes import knowledge as knowledge_routes
 from server.runs import RunManager
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ def create_app(
             store = await open_store(settings, stack)
             event_log = open_event_log(settings)
             engine, registry = await engine_factory(settings, stack)
+            knowledge = await open_knowledge(settings, stack)
+            if (context := getattr(engine, "context", None)) is not None:  # the graph engine's runtime context
+                context.knowledge = knowledge
             runs = RunManager(engine, store, grace_s=settings.disconnect_grace_s, keep_finished_bytes=replay_budget_bytes,
                               event_log=event_log, default_locale=settings.default_locale)
             await runs.start()
@@ -105,7 +109,7 @@ def create_app(
             stack.push_async_callback(runs.shutdown)  # first out: runs end before the log and the store close
             auth = Authenticator(parse_keys(settings.auth_keys), store)
             await _announce_access(auth, settings.host)
-            app.state.services = Services(settings, registry, engine, store, runs, auth, heartbeat_s)
+            app.state.services = Services(settings, registry, engine, store, runs, auth, heartbeat_s, knowledge)
             await mcp.serve(stack)  # MCP over streamable HTTP at /mcp, behind the same keys (AuthGate)
             yield
 
@@ -119,7 +123,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(AuthGate)
     app.add_middleware(EdgeLimits, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
-    for module in (chat, chats, datasources, edit_sql, export, meta, users):
+    for module in (chat, chats, datasources, edit_sql, export, knowledge_routes, meta, users):
         app.include_router(module.router)
     mcp = mcp_server.mount(app, settings)
     app.include_router(meta.static_router(static_dir))  # last: the SPA fallback matches every other GET

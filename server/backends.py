@@ -13,6 +13,7 @@ from typing import Any
 
 from datasources.layout import CHATS_DB, CHECKPOINTS_DB
 from graph.settings import Settings
+from knowledge.store import KnowledgeStore, SqliteKnowledge
 from server.eventlog import EventLog, LocalEventLog
 from server.store import ChatStore, SqliteStore
 
@@ -28,6 +29,19 @@ async def open_store(settings: Settings, stack: AsyncExitStack) -> ChatStore:
         store = await SqliteStore.open(settings.data_dir / CHATS_DB)
     stack.push_async_callback(store.close)
     return store
+
+
+async def open_knowledge(settings: Settings, stack: AsyncExitStack) -> KnowledgeStore:
+    """Glossary, examples and instructions, in the same database as the chat store."""
+    knowledge: KnowledgeStore
+    if settings.database_url:
+        from knowledge.store import PostgresKnowledge
+
+        knowledge = await PostgresKnowledge.open(settings.database_url)
+    else:
+        knowledge = await SqliteKnowledge.open(settings.data_dir / CHATS_DB)
+    stack.push_async_callback(knowledge.close)
+    return knowledge
 
 
 def open_event_log(settings: Settings) -> EventLog:

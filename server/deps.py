@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from datasources.registry import Registry
 from graph.settings import Settings
+from knowledge.store import KnowledgeStore
 from server.access import require_admin
 from server.auth import Authenticator, User, current_user
 from server.engine import Engine
@@ -32,6 +33,8 @@ class Services:
     """Finds the user of an API key (the middleware and the user routes use it)."""
     heartbeat_s: float = 5.0
     """Seconds of silence after which an SSE stream sends a heartbeat comment."""
+    knowledge: KnowledgeStore | None = None
+    """Glossary, SQL examples and datasource instructions (in the chat store's database)."""
 
 
 def get_services(request: Request) -> Services:

@@ -199,6 +199,7 @@ class DatasourceDetail(DatasourceOut):
     """A datasource with its schema (tables, columns, descriptions)."""
 
     db_schema: dict[str, Any] = Field(serialization_alias="schema", alias="schema")
+    instruction: str = Field("", description="The datasource's instruction for the SQL writers (knowledge).")
 
 
 class DatasourceCreate(BaseModel):

@@ -170,7 +170,8 @@ async def get_datasource(services: ServicesDep, user: UserDep, datasource_id: st
     except DatasourceError as exc:
         raise _connection_error(exc, 503) from None
     out = await asyncio.to_thread(_out, config, services.registry)
-    return DatasourceDetail(**out.model_dump(), schema=schema.to_dict())
+    instruction = (await services.knowledge.get_instruction(datasource_id)).text if services.knowledge else ""
+    return DatasourceDetail(**out.model_dump(), schema=schema.to_dict(), instruction=instruction)
 
 
 @router.post("/test", operation_id="test_database_connection", responses=ERROR_RESPONSES, dependencies=ADMIN_ONLY)

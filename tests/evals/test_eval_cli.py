@@ -44,3 +44,18 @@ def test_failures_keep_their_events(demo_data_dir: Path, tmp_path: Path) -> None
     assert not case["correct"]
     assert case["trace"][0]["type"] == "step_start"
     assert case["trace"][-1]["type"] in ("final_complete", "stream_error")
+
+
+def test_glossary_option_loads_knowledge(demo_data_dir: Path, tmp_path: Path) -> None:
+    probe = tmp_path / "probe.jsonl"
+    probe.write_text(json.dumps({"id": "g1", "datasource": "superstore", "locale": "en", "question": "How many zorble orders were in Furniture?",
+                                 "gold_sql": "SELECT COUNT(*) FROM superstore WHERE profit < 0 AND category = 'Furniture'",
+                                 "tags": []}) + "\n")
+    glossary = tmp_path / "glossary.json"
+    glossary.write_text(json.dumps({"glossary": [{"term": "zorble", "expression": "profit < 0", "datasource": "superstore"}]}))
+    args = ["eval", "--dataset", str(probe), "--data-dir", str(demo_data_dir), "--out", str(tmp_path / "out"), "-q"]
+    without = CliRunner().invoke(app, args)
+    assert "accuracy 0.0%" in without.output, without.output
+    with_glossary = CliRunner().invoke(app, [*args, "--glossary", str(glossary)])
+    assert "accuracy 100.0%" in with_glossary.output, with_glossary.output
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["cases"][0]["predicted_sql"].count("profit < 0") == 1

@@ -48,3 +48,26 @@ async def test_cut_stream_then_recovery(settings: Settings, registry, openai_ser
     events = await collect(build_graph(settings=settings), QUESTION, make_context(settings, registry, writer(openai_server)))
     check_invariants(events)
     assert events[-1]["type"] == "final_complete" and events[-1]["summary"]["output"]["rowCount"] == 16
+
+
+async def test_knowledge_reaches_the_model_through_the_graph(settings: Settings, registry, openai_server: OpenAIServer) -> None:
+    from dataclasses import replace
+
+    from knowledge.models import GlossaryEntry, Instruction, SQLExample
+    from knowledge.source import KnowledgeDoc
+
+    knowledge = KnowledgeDoc(
+        [GlossaryEntry(term="departure delay", synonyms=["起飞延误"], meaning="minutes late at the gate",
+                       expression="AVG(dep_delay)", datasource="flights")],
+        [SQLExample(question="average arrival delay by airline", datasource="flights",
+                    sql="SELECT carrier, AVG(arr_delay) FROM flights GROUP BY carrier")],
+        [Instruction(datasource="flights", text="Name airlines by airlines.name, never by code.")],
+    )
+    openai_server.push(Reply(f"```sql\n{GOOD}\n```"), Reply("ok"))
+    context = replace(make_context(settings, registry, writer(openai_server)), knowledge=knowledge)
+    events = await collect(build_graph(settings=settings), QUESTION, context)
+    assert events[-1]["type"] == "final_complete"
+    prompt = openai_server.chat_requests[0].text()
+    assert "Name airlines by airlines.name, never by code." in prompt
+    assert "departure delay / 起飞延误: minutes late at the gate (SQL: AVG(dep_delay))" in prompt
+    assert "Q: average arrival delay by airline" in prompt

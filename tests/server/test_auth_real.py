@@ -138,3 +138,15 @@ def test_grants_decide_what_a_user_can_query_and_every_run_is_audited(server: st
     assert revoked.returncode == 0
     assert alice.get("/api/auth/me").status_code == 401
     assert sqlbot(data_dir, "users", "revoke", "alice").returncode == 1
+
+
+def test_only_admins_and_editors_change_the_knowledge_base(server: str, keys: dict[str, str]) -> None:
+    term = {"term": "GMV", "synonyms": [], "meaning": "total sales", "expression": "SUM(sales)", "datasource": "superstore"}
+    bob = httpx.Client(base_url=server, headers={"Authorization": f"Bearer {keys['bob']}"}, timeout=60)
+    refused = bob.post("/api/knowledge/glossary", json=term)
+    assert refused.status_code == 403 and refused.json()["code"] == "ADMIN_REQUIRED"
+    assert "editor" in refused.json()["detail"]["suggestion"]
+    assert httpx.get(server + "/api/knowledge/glossary", timeout=30).status_code == 401
+    root = httpx.Client(base_url=server, headers={"Authorization": f"Bearer {keys['root']}"}, timeout=60)
+    assert root.post("/api/knowledge/glossary", json=term).status_code == 201
+    assert [g["term"] for g in bob.get("/api/knowledge/glossary", params={"datasource": "superstore"}).json()] == ["GMV"]

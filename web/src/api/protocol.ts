@@ -519,6 +519,10 @@ export interface DatasourceDetail {
   descriptionEn: string
   descriptionZh: string
   id: string
+  /**
+   * The datasource's instruction for the SQL writers (knowledge).
+   */
+  instruction: string
   isDemo: boolean
   name: string
   nameZh: string
