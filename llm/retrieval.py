@@ -46,6 +46,7 @@ MAX_PATH = 3
 
 _FIELD_WEIGHTS = {"name": 3.0, "column": 1.5, "description": 1.0, "column_description": 0.5}
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _WORD = re.compile(r"[A-Za-z0-9]+|[\u3400-\u9fff]+")
 _STOPWORDS = frozenset(
     """a an the of in on at to for from by with and or not is are was were be been do does did have has had it its
@@ -84,6 +85,16 @@ def terms(text: str) -> list[str]:
             out.extend(word[i : i + 2] for i in range(max(len(word) - 1, 1)))
         elif word not in _STOPWORDS and not word.isdigit() and len(word) > 1:
             out.append(_stem(word))
+    return out
+
+
+def question_terms(question: str) -> list[str]:
+    """Search terms of a question; Chinese words the offline lexicon glosses add their English terms."""
+    out = terms(question)
+    if _CJK.search(question):
+        from llm.offline.text import tokenize
+
+        out += [t for token in tokenize(question) if token.zh and token.lemma.isascii() for t in terms(token.lemma)]
     return out
 
 
@@ -133,6 +144,7 @@ class SchemaIndex:
             lengths.append(sum(weighted.values()))
             for term, freq in weighted.items():
                 self.postings.setdefault(term, []).append((i, freq, where[term][1]))
+        self.name_terms = [set(terms(t.name)) for t in schema.tables]
         self.avg_length = sum(lengths) / max(len(lengths), 1)
         self.lengths = lengths
         self.edges: list[list[Edge]] = [[] for _ in schema.tables]
@@ -145,7 +157,7 @@ class SchemaIndex:
                 self.edges[i].append(Edge(self.names[j].lower(), text, outgoing=True))
                 self.edges[j].append(Edge(table.name.lower(), text, outgoing=False))
 
-    def bm25(self, query: Iterable[str]) -> dict[int, tuple[float, list[tuple[str, str]]]]:
+    def bm25(self, query: list[str]) -> dict[int, tuple[float, list[tuple[str, str]]]]:
         """Table index → (score, [(term, field)]) for every table sharing a term with the query."""
         n = len(self.names)
         scores: dict[int, tuple[float, list[tuple[str, str]]]] = {}
@@ -158,6 +170,12 @@ class SchemaIndex:
                 norm = freq * (K1 + 1) / (freq + K1 * (1 - B + B * self.lengths[i] / self.avg_length))
                 score, matched = scores.get(i, (0.0, []))
                 scores[i] = (score + idf * norm, [*matched, (term, origin)])
+        wanted = set(query)
+        for i, (score, matched) in scores.items():
+            # of tables alike (orders, orders_history, orders_archive), prefer the one whose name the
+            # question spells out most completely
+            covered = len(self.name_terms[i] & wanted)
+            scores[i] = (score * math.sqrt((1 + covered) / (1 + len(self.name_terms[i]))), matched)
         return scores
 
 
@@ -279,7 +297,7 @@ def retrieve(
             applied=False,
         )
     reasons: dict[int, list[str]] = {}
-    ranked = index.bm25(terms(question))
+    ranked = index.bm25(question_terms(question))
     scores = {i: s for i, (s, _) in ranked.items()}
     for i, (_, matched) in ranked.items():
         reasons[i] = [_why(term, origin) for term, origin in matched[:3]]
@@ -320,6 +338,9 @@ def retrieve(
                 add(j, [f"joined to {index.names[i]} by {_edge_text(index, j, i)}", *reasons.get(j, [])])
     for i in ranking:
         add(i, reasons.get(i, []))
+    if not order:  # nothing matched: the best-connected tables are the likeliest to be useful
+        for i in sorted(range(len(index.names)), key=lambda i: (-len(index.edges[i]), i)):
+            add(i, ["nothing matched the question; one of the most-joined tables"])
 
     kept: list[int] = []
     used = 0
@@ -398,6 +419,7 @@ _ZH = (
     (re.compile(r"^joined to (\S+) by (.*)$"), "通过 {1} 与 {0} 关联"),
     (re.compile(r"^joins (\S+) and (\S+) \((.*)\)$"), "连接 {0} 与 {1}（{2}）"),
     (re.compile(r"^named earlier in this chat$"), "本次对话前文提到"),
+    (re.compile(r"^nothing matched the question; one of the most-joined tables$"), "问题未匹配到任何表；这是关联最多的表之一"),
 )
 
 
