@@ -53,6 +53,9 @@ class SQLRequest:
     """For a repair: the database's (or the guard's) error message for ``failed_sql``."""
     values: Any = None
     """Optional value index (``datasources.values.ValueIndex``) for matching literals like 'JFK'."""
+    retrieved_from: int | None = None
+    """Set when ``schema`` is the part of a larger schema retrieved for this question: the whole schema's
+    table count. The prompt then shows every table given, without cutting further."""
 
 
 @dataclass(frozen=True)

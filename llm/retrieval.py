@@ -21,9 +21,9 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -135,10 +135,10 @@ class SchemaIndex:
         """term → (table index, weighted frequency, the field that matched best) per table containing it."""
         lengths: list[float] = []
         for i, table in enumerate(schema.tables):
-            weighted: Counter[str] = Counter()
+            weighted: dict[str, float] = {}
             where: dict[str, tuple[float, str]] = {}
             for term, weight, origin in _fields(table):
-                weighted[term] += weight
+                weighted[term] = weighted.get(term, 0.0) + weight
                 if weight > where.get(term, (0.0, ""))[0]:
                     where[term] = (weight, origin)
             lengths.append(sum(weighted.values()))
@@ -251,10 +251,27 @@ class Retrieval:
 
 def subschema(schema: Schema, tables: Iterable[str]) -> Schema:
     """``schema`` restricted to ``tables`` (schema order kept; keys to dropped tables kept as hints)."""
-    from dataclasses import replace
-
     wanted = {t.lower() for t in tables}
     return replace(schema, tables=tuple(t for t in schema.tables if t.name.lower() in wanted))
+
+
+class ValuesWithin:
+    """A value index seen through a retrieved schema: matches in tables that were not retrieved are dropped."""
+
+    def __init__(self, values: Any, tables: Iterable[str]) -> None:
+        self._values = values
+        self._tables = {t.lower() for t in tables}
+
+    def search(self, text: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """``ValueIndex.search`` restricted to the retrieved tables."""
+        return [m for m in self._values.search(text, *args, **kwargs) if str(m.table).lower() in self._tables]
+
+    def lookup(self, phrase: str) -> list[Any]:
+        """``ValueIndex.lookup`` restricted to the retrieved tables."""
+        return [m for m in self._values.lookup(phrase) if str(m.table).lower() in self._tables]
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 def _why(term: str, origin: str) -> str:
@@ -313,16 +330,23 @@ def retrieve(
     def add(i: int, reason: list[str]) -> None:
         if i not in why:
             order.append(i)
-            why[i] = reason
+            why[i] = list(dict.fromkeys([*reason, *reasons.get(i, [])]))
 
     for name, reason in (pinned or {}).items():
         if (j := index.by_lower.get(name.lower())) is not None:
             add(j, [reason])
     ranking = sorted(scores, key=lambda i: (-scores[i], i))
     top = scores[ranking[0]] if ranking else 0.0
-    hits = [i for i in ranking[:MAX_HITS] if scores[i] >= HIT_RATIO * top and scores[i] > 0]
+    hits: list[int] = []
+    copies: list[int] = []  # orders_history, orders_archive … of a hit: kept after the joins, not as hits
+    for i in ranking:
+        if len(hits) >= MAX_HITS or scores[i] < HIT_RATIO * top or scores[i] <= 0:
+            break
+        lowered = index.names[i].lower()
+        is_copy = any(lowered.startswith(index.names[h].lower() + "_") for h in hits)
+        (copies if is_copy else hits).append(i)
     for i in hits:
-        add(i, reasons.get(i, []))
+        add(i, [])
     for a_pos, a in enumerate(hits):  # bridges on the shortest join paths between hits
         for b in hits[a_pos + 1 :]:
             for step, edge_text in _path(index, a, b):
@@ -335,9 +359,9 @@ def retrieve(
         referencing = [index.by_lower[e.other] for e in index.edges[i] if not e.outgoing]
         for j in sorted(referencing, key=lambda j: -scores.get(j, 0.0)):
             if scores.get(j, 0.0) > 0:
-                add(j, [f"joined to {index.names[i]} by {_edge_text(index, j, i)}", *reasons.get(j, [])])
-    for i in ranking:
-        add(i, reasons.get(i, []))
+                add(j, [f"joined to {index.names[i]} by {_edge_text(index, j, i)}"])
+    for i in [*copies, *ranking]:
+        add(i, [])
     if not order:  # nothing matched: the best-connected tables are the likeliest to be useful
         for i in sorted(range(len(index.names)), key=lambda i: (-len(index.edges[i]), i)):
             add(i, ["nothing matched the question; one of the most-joined tables"])

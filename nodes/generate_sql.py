@@ -13,6 +13,7 @@ from graph.protocol import ErrorCode
 from graph.reporting import StepReporter
 from graph.state import State
 from llm.base import Chunk, SQLRequest, Turn, WriterError
+from llm.retrieval import ValuesWithin, subschema
 
 _WRITER_ERRORS: dict[str, ErrorCode] = {
     "not_understood": ErrorCode.SQL_GENERATION_FAILED,
@@ -46,7 +47,12 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
     if failure:
         report.progress(None, f"正在修复SQL：{failure['message'][:160]}" if zh else f"Repairing the SQL: {failure['message'][:160]}")
     schema = await asyncio.to_thread(ctx.registry.schema, source["id"])
-    values = await asyncio.to_thread(ctx.registry.values, source["id"])
+    values: Any = await asyncio.to_thread(ctx.registry.values, source["id"])
+    retrieved = state.get("retrieval")
+    whole = len(schema.tables)
+    if retrieved:  # a schema over the prompt budget: both writers see only the tables retrieved for this question
+        schema = subschema(schema, retrieved["tables"])
+        values = ValuesWithin(values, retrieved["tables"])
     request = SQLRequest(
         question=state["question"],
         schema=schema,
@@ -55,6 +61,7 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
         failed_sql=failure["sql"] if failure else None,
         error=failure["message"] if failure else None,
         values=values,
+        retrieved_from=whole if retrieved else None,
     )
     expected = ctx.timings.estimate_size("generate_sql")
     written = 0
