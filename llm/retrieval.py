@@ -345,13 +345,11 @@ def retrieve(
         lowered = index.names[i].lower()
         is_copy = any(lowered.startswith(index.names[h].lower() + "_") for h in hits)
         (copies if is_copy else hits).append(i)
-    for i in hits:
+    for pos, i in enumerate(hits):  # each hit, the bridges to the hits above it, then the tables it references
         add(i, [])
-    for a_pos, a in enumerate(hits):  # bridges on the shortest join paths between hits
-        for b in hits[a_pos + 1 :]:
-            for step, edge_text in _path(index, a, b):
-                add(step, [f"joins {index.names[a]} and {index.names[b]} ({edge_text})"])
-    for i in list(order):  # the tables the hits reference (dimensions), then well-scoring tables referencing them
+        for a in hits[:pos]:
+            for step, edge_text in _path(index, a, i):
+                add(step, [f"joins {index.names[a]} and {index.names[i]} ({edge_text})"])
         for edge in index.edges[i]:
             if edge.outgoing:
                 add(index.by_lower[edge.other], [f"joined to {index.names[i]} by {edge.text}"])
