@@ -18,6 +18,7 @@ flights.carrier → airlines.carrier", "value 'JFK' found in airports.faa"), whi
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -250,9 +251,16 @@ class Retrieval:
 
 
 def subschema(schema: Schema, tables: Iterable[str]) -> Schema:
-    """``schema`` restricted to ``tables`` (schema order kept; keys to dropped tables kept as hints)."""
+    """``schema`` restricted to ``tables``: schema order kept, foreign keys to tables left out dropped."""
     wanted = {t.lower() for t in tables}
-    return replace(schema, tables=tuple(t for t in schema.tables if t.name.lower() in wanted))
+    kept = tuple(
+        replace(t, foreign_keys=tuple(fk for fk in t.foreign_keys if fk.ref_table.lower() in wanted))
+        for t in schema.tables
+        if t.name.lower() in wanted
+    )
+    # its own version: caches keyed by schema version (the offline writer's linking index) must not mix parts
+    digest = hashlib.sha256("\n".join(t.name for t in kept).encode()).hexdigest()[:8]
+    return replace(schema, tables=kept, version=f"{schema.version}-r{digest}")
 
 
 class ValuesWithin:

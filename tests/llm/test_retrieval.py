@@ -126,3 +126,13 @@ def test_recall_of_gold_tables_on_the_question_set(warehouse: tuple[Schema, Valu
         found += len(set(case["gold_tables"]) & kept)
         total += len(case["gold_tables"])
     assert found / total >= 0.95
+
+
+def test_a_retrieved_part_is_a_consistent_schema_of_its_own(warehouse: tuple[Schema, ValueIndex]) -> None:
+    schema, _ = warehouse
+    part = subschema(schema, ["logistics_shipments", "logistics_carriers"])
+    other = subschema(schema, ["logistics_shipments", "sales_orders"])
+    assert [t.name for t in part.tables] == ["logistics_carriers", "logistics_shipments"]
+    refs = {fk.ref_table for t in part.tables for fk in t.foreign_keys}
+    assert refs == {"logistics_carriers"}, "keys to tables left out are dropped"
+    assert len({schema.version, part.version, other.version}) == 3, "caches keyed by version never mix parts"
