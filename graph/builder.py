@@ -7,6 +7,7 @@ points at; the server compiles its own with :func:`build_graph` and a checkpoint
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -87,9 +88,12 @@ def visible_retries(node: Node, name: str) -> Node:
 def connect_cache_key(state: State) -> str:
     """A connection and schema stay valid while the datasource's file is unchanged (same fingerprint).
 
-    The locale is part of the key because the cached step record carries a localized summary.
+    The locale is part of the key because the cached step record carries a localized summary; the
+    question and the chat's last turns are, because a large schema's retrieved tables depend on them.
     """
-    return f"{(state.get('datasource') or {}).get('id')}|{state.get('fingerprint', '')}|{state.get('locale', '')}"
+    asked = "\n".join([*(t["question"] for t in (state.get("turns") or [])[-2:]), state.get("question", "")])
+    digest = hashlib.sha256(asked.encode()).hexdigest()[:16]
+    return f"{(state.get('datasource') or {}).get('id')}|{state.get('fingerprint', '')}|{state.get('locale', '')}|{digest}"
 
 
 def route_after_execute_query(state: State, runtime: Runtime[Context]) -> AfterExecute:

@@ -91,15 +91,19 @@ def writer_from_settings(settings: Settings) -> SQLWriter:
 def warm_up(context: Context) -> None:
     """Do a first question's one-off work ahead of it: demo builds, schemas, value indexes, dictionaries.
 
+    Also loads the tokenizer and builds each schema's retrieval index.
+
     Blocking; the server runs it in a thread at start-up.
     """
     from llm.offline import analyze_question
+    from llm.retrieval import index_for
 
     analyze_question("各地区的销售额 sales by region")  # loads the segmentation dictionary once
     for config in context.registry.list():
         try:
-            context.registry.schema(config.id)
+            schema = context.registry.schema(config.id)
             context.registry.values(config.id)
+            index_for(schema)  # the tokenizer, and the retrieval index a schema over the budget needs
         except Exception:  # noqa: BLE001 - a broken datasource reports itself when a question uses it
             continue
 

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     export_max_rows: int = Field(
         100_000, ge=1, le=10_000_000, description="Rows an export (CSV/XLSX) of a result may hold; more are cut off and flagged."
     )
+    schema_token_budget: int = Field(
+        6000,
+        ge=200,
+        description="Tokens of schema a SQL prompt may hold; a larger schema is cut per question to the tables it needs (schema retrieval).",
+    )
     enable_charts: bool = Field(True, description="Configure a chart when the result suits one.")
     content_batch_ms: int = Field(50, ge=0, le=1000, description="Window for coalescing streamed content chunks.")
     default_locale: str = Field("zh", description="Locale of titles and messages when a request gives none (zh or en).")

@@ -101,6 +101,9 @@ class State(InputState):
     """Cheap file-level fingerprint of the datasource, for the connect step's cache key."""
     tables: NotRequired[list[str]]
     """Tables of the chosen datasource."""
+    retrieval: NotRequired[dict[str, Any] | None]
+    """For a schema over the token budget: the tables retrieved for this question and why
+    (``llm.retrieval.Retrieval.to_state``); None when the whole schema is used."""
     sql: NotRequired[str | None]
     """The current SQL statement."""
     sql_reasoning: NotRequired[str]

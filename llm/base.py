@@ -56,6 +56,9 @@ class SQLRequest:
     """Optional value index (``datasources.values.ValueIndex``) for matching literals like 'JFK'."""
     knowledge: KnowledgeBundle | None = None
     """Glossary entries, similar examples and the datasource instruction for this question (issue 13)."""
+    retrieved_from: int | None = None
+    """Set when ``schema`` is the part of a larger schema retrieved for this question: the whole schema's
+    table count. The prompt then shows every table given, without cutting further."""
 
 
 @dataclass(frozen=True)

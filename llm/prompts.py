@@ -257,7 +257,11 @@ def sql_messages(request: SQLRequest, *, max_tables: int = MAX_TABLES) -> list[P
     )
     if request.failed_sql:
         context += " " + request.failed_sql
-    tables = select_tables(schema, context, limit=max_tables, required=dict.fromkeys(t for t, _ in hints))
+    if request.retrieved_from:  # already cut to this question's tables within the token budget (llm.retrieval)
+        tables = schema.tables
+    else:
+        tables = select_tables(schema, context, limit=max_tables, required=dict.fromkeys(t for t, _ in hints))
+    whole = request.retrieved_from or len(schema.tables)
     about = (
         (schema.description_zh or schema.description_en)
         if request.locale == "zh"
@@ -266,8 +270,8 @@ def sql_messages(request: SQLRequest, *, max_tables: int = MAX_TABLES) -> list[P
     parts = [f"Database: {schema.datasource_id} ({schema.dialect})"]
     if about:
         parts.append(about.strip())
-    if len(tables) < len(schema.tables):
-        parts.append(f"Relevant tables ({len(tables)} of {len(schema.tables)}):")
+    if len(tables) < whole:
+        parts.append(f"Relevant tables ({len(tables)} of {whole}):")
     parts.append(f"```sql\n{render_schema(tables, schema.dialect, request.locale)}\n```")
     if hints:
         parts.append(

@@ -1,4 +1,8 @@
-"""Step 3: open a read-only connection to the chosen datasource and load its schema."""
+"""Step 3: open a read-only connection to the chosen datasource and load its schema.
+
+When the schema is larger than the prompt budget, the step also retrieves the tables this question needs
+and reports which ones it considered and why (live step output).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ from graph.errors import SQLBotError, Text
 from graph.protocol import ErrorCode
 from graph.reporting import StepReporter
 from graph.state import State
+from llm.retrieval import Retrieval, index_for, reason_zh, retrieve
+
+MAX_LISTED = 25
+"""Tables listed with their reasons in the step output (the rest are counted)."""
 
 
 async def connect_db(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -34,14 +42,60 @@ async def connect_db(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             detail=str(exc),
         ) from exc
     tables = [t.name for t in schema.tables]
+    retrieval = await asyncio.to_thread(_retrieve, state, runtime.context, schema)
     report.progress(100, None)
     kind = source["type"]
     if zh:
         summary = f"已连接 {source.get('nameZh') or source['name']}（{kind}，只读），{len(tables)} 张表"
     else:
         summary = f"Connected to {source['name']} ({kind}, read-only), {len(tables)} tables"
+    data: dict[str, Any] = {"tables": tables, "schemaVersion": schema.version, "latencyMs": round(latency_ms, 2)}
+    if retrieval is not None:
+        report.content(_explain(retrieval, zh), kind="trace")
+        summary += (
+            f"，为本问题检索出 {len(retrieval.tables)} 张" if zh else f"; {len(retrieval.tables)} retrieved for this question"
+        )
+        data["retrieval"] = retrieval.to_state()
     return {
         "schema_version": schema.version,
         "tables": tables,
-        "steps": report.record(summary, {"tables": tables, "schemaVersion": schema.version, "latencyMs": round(latency_ms, 2)}),
+        "retrieval": retrieval.to_state() if retrieval is not None else None,
+        "steps": report.record(summary, data),
     }
+
+
+def _retrieve(state: State, context: Context, schema: Any) -> Retrieval | None:
+    """The retrieved part of a schema over the token budget (None when the whole schema fits)."""
+    question = state["question"]
+    earlier = " ".join(t["question"] for t in (state.get("turns") or [])[-2:])
+    budget = context.settings.schema_token_budget
+    locale = state.get("locale", "en")
+    if index_for(schema, locale).total_tokens <= budget:
+        return None
+    # only a schema that is cut needs its value index here (built once per datasource, then cached)
+    values = context.registry.values(schema.datasource_id)
+    return retrieve(schema, question, budget=budget, values=values, context=earlier, locale=locale)
+
+
+def _explain(retrieval: Retrieval, zh: bool) -> str:
+    """The considered tables and why, as the person reads it in the step's output."""
+    if zh:
+        head = (
+            f"表结构共 {retrieval.total_tables} 张表（约 {retrieval.schema_tokens} 个词元），超出提示预算 {retrieval.budget}；"
+            f"为本问题选用 {len(retrieval.tables)} 张（{retrieval.tokens} 个词元，{retrieval.elapsed_ms:.0f} 毫秒）："
+        )
+    else:
+        head = (
+            f"The schema has {retrieval.total_tables} tables (~{retrieval.schema_tokens} tokens), over the prompt budget of "
+            f"{retrieval.budget}; {len(retrieval.tables)} considered for this question "
+            f"({retrieval.tokens} tokens, {retrieval.elapsed_ms:.0f} ms):"
+        )
+    lines = [head]
+    for name in retrieval.tables[:MAX_LISTED]:
+        reasons = retrieval.reasons.get(name) or []
+        worded = [reason_zh(r) for r in reasons] if zh else reasons
+        lines.append(f"- {name}: {'; '.join(worded[:3]) or ('补足预算' if zh else 'fills the budget')}")
+    rest = len(retrieval.tables) - MAX_LISTED
+    if rest > 0:
+        lines.append(f"……另有 {rest} 张" if zh else f"… and {rest} more")
+    return "\n".join(lines)

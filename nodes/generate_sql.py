@@ -14,6 +14,7 @@ from graph.protocol import ErrorCode
 from graph.reporting import StepReporter
 from graph.state import State
 from llm.base import Chunk, SQLRequest, Turn, WriterError
+from llm.retrieval import ValuesWithin, subschema
 
 _WRITER_ERRORS: dict[str, ErrorCode] = {
     "not_understood": ErrorCode.SQL_GENERATION_FAILED,
@@ -48,9 +49,14 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
         report.progress(None, f"正在修复SQL：{failure['message'][:160]}" if zh else f"Repairing the SQL: {failure['message'][:160]}")
     # with a row/column policy the writer never sees a hidden column, nor its values
     schema, policy = await writer_schema(state, ctx, source["id"])
-    values = await asyncio.to_thread(ctx.registry.values, source["id"])
+    values: Any = await asyncio.to_thread(ctx.registry.values, source["id"])
     if policy is not None and values is not None:
         values = values.without(policy.hidden_columns)
+    retrieved = state.get("retrieval")
+    whole = len(schema.tables)
+    if retrieved:  # a schema over the prompt budget: both writers see only the tables retrieved for this question
+        schema = subschema(schema, retrieved["tables"])
+        values = ValuesWithin(values, retrieved["tables"])
     knowledge = await ctx.knowledge.for_question(source["id"], state["question"]) if ctx.knowledge else None
     request = SQLRequest(
         question=state["question"],
@@ -61,6 +67,7 @@ async def generate_sql(state: State, runtime: Runtime[Context]) -> dict[str, Any
         error=failure["message"] if failure else None,
         values=values,
         knowledge=knowledge or None,
+        retrieved_from=whole if retrieved else None,
     )
     expected = ctx.timings.estimate_size("generate_sql")
     written = 0
