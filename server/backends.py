@@ -35,7 +35,7 @@ async def open_knowledge(settings: Settings, stack: AsyncExitStack) -> Knowledge
     """Glossary, examples and instructions, in the same database as the chat store."""
     knowledge: KnowledgeStore
     if settings.database_url:
-        from knowledge.store import PostgresKnowledge
+        from knowledge.store_postgres import PostgresKnowledge
 
         knowledge = await PostgresKnowledge.open(settings.database_url)
     else:

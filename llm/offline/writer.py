@@ -9,8 +9,6 @@ from typing import Any
 
 from datasources.schema import Schema
 from llm.base import Chunk, Emit, ExplainRequest, SQLDraft, SQLRequest, WriterError
-from llm.offline import examples as offline_examples
-from llm.offline import glossary as offline_glossary
 from llm.offline import lexicon
 from llm.offline.account import account
 from llm.offline.build import build_sql
@@ -20,6 +18,7 @@ from llm.offline.parse import Parser, find_cues
 from llm.offline.readback import readback
 from llm.offline.roles import assign_roles
 from llm.offline.text import has_cjk, tokenize
+from llm.offline.with_knowledge import write_with_knowledge
 
 
 @dataclass(frozen=True)
@@ -145,15 +144,33 @@ class OfflineWriter:
             if resolved is None:
                 raise _unresolved_follow_up(question, previous or "", request.locale)
             question, carried = resolved.question, resolved.carried
-        knowledge = request.knowledge
-        if knowledge and not request.failed_sql:  # glossary and examples (issue 13): see knowledge_hooks below
-            hooked = _write_with_knowledge(question, schema, request, carried)
+        if request.knowledge and not request.failed_sql:  # glossary and saved examples (issue 13)
+            hooked = await write_with_knowledge(lambda plain: self.write_sql(plain, lambda _: None), question, request)
             if hooked is not None:
-                return _stream(hooked, emit)
-        sql, intent, interpretation = _write(question, schema, request.values, request.locale, carried)
+                for line in hooked.reasoning.splitlines():
+                    emit(Chunk(reasoning=line + "\n"))
+                for piece in _sql_pieces(hooked.sql):
+                    emit(Chunk(text=piece))
+                return hooked
+        tokens, mentions = link(question, schema, request.values)
+        if not mentions:
+            raise WriterError(
+                "No word of the question matches a table, column or value of this datasource.",
+                kind="not_understood",
+            )
+        intent = assign_roles(Parser(question, schema, tokens, mentions))
+        _, unplaced = account(question, tokens, mentions, find_cues(question, tokens), intent, schema)
+        if unplaced:
+            raise _not_placed(unplaced, intent.main, schema, request.locale)
+        sql = build_sql(intent, schema)
+        interpretation = readback(intent, request.locale, carried)
         heading = "理解为：" if request.locale == "zh" else "Understood as: "
         trace = [heading + interpretation, f"main table: {intent.main}", *intent.trace]
-        return _stream(SQLDraft(sql=sql, reasoning="\n".join(trace), model_calls=0, interpretation=interpretation), emit)
+        for line in trace:
+            emit(Chunk(reasoning=line + "\n"))
+        for piece in _sql_pieces(sql):
+            emit(Chunk(text=piece))
+        return SQLDraft(sql=sql, reasoning="\n".join(trace), model_calls=0, interpretation=interpretation)
 
     async def explain(self, request: ExplainRequest, emit: Emit) -> str:
         """A sentence or two describing the result, in the request's locale."""
@@ -216,67 +233,6 @@ def explain_result(
     return (
         f"Over {row_count}{more} rows, {measure} ranges from {_fmt(lo[num_idx])} ({lo[label_idx]}) "
         f"to {_fmt(hi[num_idx])} ({hi[label_idx]})."
-    )
-
-
-def _write(question: str, schema: Schema, values: Any, locale: str, carried: str) -> tuple[str, Any, str]:
-    """Link, parse and build one statement: (sql, intent, readback); raises WriterError when not understood."""
-    tokens, mentions = link(question, schema, values)
-    if not mentions:
-        raise WriterError(
-            "No word of the question matches a table, column or value of this datasource.",
-            kind="not_understood",
-        )
-    intent = assign_roles(Parser(question, schema, tokens, mentions))
-    _, unplaced = account(question, tokens, mentions, find_cues(question, tokens), intent, schema)
-    if unplaced:
-        raise _not_placed(unplaced, intent.main, schema, locale)
-    return build_sql(intent, schema), intent, readback(intent, locale, carried)
-
-
-def _stream(draft: SQLDraft, emit: Emit) -> SQLDraft:
-    for line in draft.reasoning.splitlines():
-        emit(Chunk(reasoning=line + "\n"))
-    for piece in _sql_pieces(draft.sql):
-        emit(Chunk(text=piece))
-    return draft
-
-
-# ------------------------------------------------------------------ knowledge hooks (glossary, examples)
-
-
-def _write_with_knowledge(question: str, schema: Schema, request: SQLRequest, carried: str) -> SQLDraft | None:
-    """Answer from a close saved example, or write with the glossary terms the question uses; None: neither applies."""
-    bundle = request.knowledge
-    assert bundle is not None
-    heading = "理解为：" if request.locale == "zh" else "Understood as: "
-    match = offline_examples.answering_example(question, bundle.examples)
-    if match is not None:
-        note = offline_examples.readback_note(match, request.locale)
-        return SQLDraft(sql=match.example.sql, reasoning=heading + note, interpretation=note)
-    plan = offline_glossary.plan(question, bundle.all_glossary, schema, request.locale)
-    if plan is None:
-        return None
-    error: WriterError | None = None
-    for variant in plan.variants:
-        try:
-            sql, intent, interpretation = _write(variant, schema, request.values, request.locale, carried)
-        except WriterError as exc:
-            error = error or exc
-            continue
-        grafted = offline_glossary.graft(sql, plan.uses, schema)
-        if grafted is None:
-            continue
-        end = "。" if request.locale == "zh" else "."
-        interpretation = interpretation.rstrip(".。") + offline_glossary.readback_note(plan.uses, request.locale) + end
-        trace = [heading + interpretation, f"main table: {intent.main}", f"glossary rewrite: {variant}", *intent.trace]
-        return SQLDraft(sql=grafted, reasoning="\n".join(trace), interpretation=interpretation)
-    terms = ", ".join(f"'{u.entry.term}'" for u in plan.uses)
-    raise WriterError(
-        f"The question uses the glossary term(s) {terms}, but the rest of it could not be written around them.",
-        kind="not_understood",
-        detail=str(error or ""),
-        suggestion=(error.suggestion if error else "") or "Rephrase the rest of the question with column names or values.",
     )
 
 

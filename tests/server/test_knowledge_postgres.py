@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from knowledge.models import GlossaryEntry, Instruction, SQLExample
-from knowledge.store import PostgresKnowledge, SqliteKnowledge, TermExists
+from knowledge.store import SqliteKnowledge, TermExists
+from knowledge.store_postgres import PostgresKnowledge
 from tests.support.databases import pg_empty  # noqa: F401
 
 
