@@ -42,7 +42,8 @@ async def connect_db(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             detail=str(exc),
         ) from exc
     tables = [t.name for t in schema.tables]
-    retrieval = await asyncio.to_thread(_retrieve, state, runtime.context, schema)
+    pinned = await _knowledge_pins(state, runtime.context, schema)
+    retrieval = await asyncio.to_thread(_retrieve, state, runtime.context, schema, pinned)
     report.progress(100, None)
     kind = source["type"]
     if zh:
@@ -64,7 +65,58 @@ async def connect_db(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     }
 
 
-def _retrieve(state: State, context: Context, schema: Any) -> Retrieval | None:
+def _over_budget(state: State, context: Context, schema: Any) -> bool:
+    return index_for(schema, state.get("locale", "en")).total_tokens > context.settings.schema_token_budget
+
+
+async def _knowledge_pins(state: State, context: Context, schema: Any) -> dict[str, str]:
+    """Tables the glossary entries and the closest SQL examples of this question use, with the reason.
+
+    Only for a schema that will be cut: a term like "GMV" = SUM(order_items.amount) or a saved example about the
+    same thing names tables that the question's own words may not.
+    """
+    if context.knowledge is None or not await asyncio.to_thread(_over_budget, state, context, schema):
+        return {}
+    bundle = await context.knowledge.for_question(schema.datasource_id, state["question"])
+    return knowledge_tables(bundle, schema) if bundle else {}
+
+
+def knowledge_tables(bundle: Any, schema: Any) -> dict[str, str]:
+    """``{table: reason}`` for the tables a bundle's matched glossary expressions and best examples read."""
+    import sqlglot
+    from sqlglot import exp
+
+    names = {t.name.lower(): t.name for t in schema.tables}
+    by_column: dict[str, list[str]] = {}
+    for t in schema.tables:
+        for c in t.columns:
+            by_column.setdefault(c.name.lower(), []).append(t.name)
+    pins: dict[str, str] = {}
+    for entry in bundle.glossary:
+        if not entry.expression:
+            continue
+        try:
+            tree = sqlglot.parse_one(f"SELECT {entry.expression}", read=schema.dialect)
+        except sqlglot.errors.ParseError:
+            continue
+        for col in tree.find_all(exp.Column):
+            owners = [names[col.table.lower()]] if col.table and col.table.lower() in names else by_column.get(col.name.lower(), [])
+            if len(owners) == 1:  # a column name many tables share says nothing about which one
+                pins.setdefault(owners[0], f"glossary term '{entry.term}'")
+    for match in bundle.examples[:2]:
+        try:
+            tree = sqlglot.parse_one(match.example.sql, read=schema.dialect)
+        except sqlglot.errors.ParseError:
+            continue
+        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+        for table in tree.find_all(exp.Table):
+            name = table.name.lower()
+            if name in names and name not in ctes:
+                pins.setdefault(names[name], f"SQL example '{match.example.question}'")
+    return pins
+
+
+def _retrieve(state: State, context: Context, schema: Any, pinned: dict[str, str] | None = None) -> Retrieval | None:
     """The retrieved part of a schema over the token budget (None when the whole schema fits)."""
     question = state["question"]
     earlier = " ".join(t["question"] for t in (state.get("turns") or [])[-2:])
@@ -74,7 +126,7 @@ def _retrieve(state: State, context: Context, schema: Any) -> Retrieval | None:
         return None
     # only a schema that is cut needs its value index here (built once per datasource, then cached)
     values = context.registry.values(schema.datasource_id)
-    return retrieve(schema, question, budget=budget, values=values, context=earlier, locale=locale)
+    return retrieve(schema, question, budget=budget, values=values, context=earlier, pinned=pinned, locale=locale)
 
 
 def _explain(retrieval: Retrieval, zh: bool) -> str:

@@ -136,3 +136,26 @@ def test_a_retrieved_part_is_a_consistent_schema_of_its_own(warehouse: tuple[Sch
     refs = {fk.ref_table for t in part.tables for fk in t.foreign_keys}
     assert refs == {"logistics_carriers"}, "keys to tables left out are dropped"
     assert len({schema.version, part.version, other.version}) == 3, "caches keyed by version never mix parts"
+
+
+def test_glossary_terms_and_examples_pin_the_tables_they_use(warehouse: tuple[Schema, ValueIndex]) -> None:
+    from knowledge.models import ExampleMatch, GlossaryEntry, KnowledgeBundle, SQLExample
+    from nodes.connect_db import knowledge_tables
+
+    schema, values = warehouse
+    # a unique column of one table, and another table no word of the question names
+    by_col: dict[str, list[str]] = {}
+    for t in schema.tables:
+        for c in t.columns:
+            by_col.setdefault(c.name, []).append(t.name)
+    column, (owner,) = next((c, ts) for c, ts in sorted(by_col.items()) if len(ts) == 1)
+    other = next(t.name for t in schema.tables if t.name != owner)
+    bundle = KnowledgeBundle(
+        glossary=(GlossaryEntry(term="KPI", expression=f"SUM({column})", datasource="large"),),
+        examples=(ExampleMatch(SQLExample(question="the usual report", sql=f"SELECT COUNT(*) FROM {other}", datasource="large"), 90.0),),
+    )
+    pins = knowledge_tables(bundle, schema)
+    assert pins == {owner: "glossary term 'KPI'", other: "SQL example 'the usual report'"}
+    got = retrieve(schema, "KPI for the usual report", budget=2000, values=values, pinned=pins)
+    assert owner in got.tables and other in got.tables
+    assert "glossary term 'KPI'" in got.reasons[owner] and "SQL example 'the usual report'" in got.reasons[other]
