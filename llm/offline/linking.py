@@ -365,9 +365,23 @@ def link(question: str, schema: Schema, values: Any = None) -> tuple[list[Token]
                 break
         else:
             i += 1
-    candidates.extend(m for m in _value_mentions(question, index, values) if not _cuts_a_word(m, tokens))
+    candidates.extend(
+        m for m in _value_mentions(question, index, values) if not _cuts_a_word(m, tokens) and not _frame_words(question, m)
+    )
     kept = _resolve_overlaps(candidates)
     return tokens, sorted(kept + _codes_next_to_columns(question, index.schema, kept), key=lambda m: m.start)
+
+
+def _frame_words(question: str, m: Mention) -> bool:
+    """Whether a value is made only of request and function words ("Show Me", "It", "Up").
+
+    Such a value is how the question is asked, not a value, unless it is quoted.
+    """
+    words = re.findall(r"[a-z']+", m.text.lower())
+    if not words or has_cjk(m.text) or not all(w in _CUE_WORDS or w in lexicon.STOPWORDS_EN for w in words):
+        return False
+    before, after = question[: m.start].rstrip()[-1:], question[m.end :].lstrip()[:1]
+    return not (before in "'\"“‘" and before and after in "'\"”’" and after)
 
 
 def _cuts_a_word(m: Mention, tokens: list[Token]) -> bool:

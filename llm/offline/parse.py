@@ -153,6 +153,13 @@ _TEXT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("contains", re.compile(rf"{_QUOTED}(?=\s+(?i:in|within)\s+(?i:the|their|its)\s+\w+){_IN_FIELD}")),
+    (  # "with Love in the title": one capitalised word, unquoted, said to be in a text field
+        "contains",
+        re.compile(
+            rf"(?i:\b(?:with|having|has|have))\s+([A-Z][A-Za-z0-9.&'-]*)"
+            rf"(?=\s+(?i:in|within)\s+(?i:the|their|its|his|her)\s+\w+){_IN_FIELD}"
+        ),
+    ),
     ("prefix", re.compile(rf"(?:名字|名称)?以\s*(?:{_QUOTED}|([^\s{_Q_OPEN}]+?))\s*(?:开头|打头|开始的|起头)")),
     ("suffix", re.compile(rf"(?:名字|名称)?以\s*(?:{_QUOTED}|([^\s{_Q_OPEN}]+?))\s*(?:结尾|结束)")),
     ("contains", re.compile(rf"(?:包含|含有|带有|包括)\s*(?:{_QUOTED}|([A-Za-z][A-Za-z0-9.&-]*(?: [A-Za-z][A-Za-z0-9.&-]*)*))")),

@@ -32,7 +32,7 @@ from llm.offline.roles_mentions import foreign_dimensions, mention_roles, ratios
 from llm.offline.roles_ranking import answer_units, ranked_rows, superlatives, top_limits
 from llm.offline.roles_shared import unique
 from llm.offline.roles_state import RoleState
-from llm.offline.roles_time import date_filters, named_periods, period_change, time_buckets
+from llm.offline.roles_time import calendar_dates, date_filters, named_periods, period_change, time_buckets
 from llm.offline.roles_values import text_patterns, value_filters
 
 PASSES: tuple[Callable[[RoleState], None], ...] = (
@@ -62,6 +62,7 @@ PASSES: tuple[Callable[[RoleState], None], ...] = (
     collect_filters,
     counting,
     superlatives,
+    calendar_dates,
 )
 """The role passes, in the order they read the question."""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from llm.base import WriterError
 from llm.offline import lexicon
 from llm.offline.intent import Filter, Intent, describe_agg
 from llm.offline.linking import Element, Mention
@@ -26,8 +29,11 @@ def top_limits(s: RoleState) -> None:
         after = p.near_after(n.end, ("max", "min"), window=0)
         sup_before = p.near_before(n.start, ("max", "min"), window=0)
         cmp_after = p.near_after(n.end, ("gt", "ge", "lt", "le"), window=1)
+        # "which 3 sub-categories have the highest …": the number of groups asked for, when something ranks them
+        which_n = p.near_before(n.start, ("which",), window=0) is not None and bool(s.sup) and cmp_after is None
         if (
-            (before is not None and before.kind in ("top", "bottom"))
+            (which_n and float(n.value).is_integer() and n.kind == "number")
+            or (before is not None and before.kind in ("top", "bottom"))
             or after is not None
             or (
                 sup_before is not None
@@ -94,6 +100,15 @@ def superlatives(s: RoleState) -> None:
             intent.limit = 1 if which or not p.has("top") else 10
         if _ranked_within(p, intent, s.dim_mentions) and not explicit_limit:
             intent.limit = 1
+    elif order_only and intent.dims and intent.measures and _ordered_by_group(p, order_cues[0], intent):
+        # "按月份排序", "sorted by month": the groups in their own order, which is the default
+        if order_cues[0].text not in lexicon.ASCENDING_WORDS and order_cues[0].text not in ("排序", "sorted", "sort", "ordered"):
+            raise WriterError(
+                f"'{order_cues[0].text}': I can list the groups in their own order or by the measure; ask for one of "
+                "those (e.g. 'sorted by month' or 'from highest to lowest').",
+                kind="not_understood",
+            )
+        intent.trace.append(f"'{order_cues[0].text}' → in the order of the groups")
     elif order_only and intent.dims and intent.measures:
         intent.order_measure = 0
         intent.descending = order_cues[0].text not in lexicon.ASCENDING_WORDS
@@ -203,4 +218,17 @@ def _ranked_within(p: Parser, intent: Intent, dim_mentions: dict[Element, Mentio
         intent.partition = each
         intent.trace.append(f"ranked within each {', '.join(d.column.label() for d in each)}")
         return True
+    return False
+
+
+def _ordered_by_group(p: Parser, cue: Cue, intent: Intent) -> bool:
+    """Whether an order word names a grouping as its key: "按月份排序", "sorted by month", "ordered by region"."""
+    grouped = {d.column for d in intent.dims} | {d.label for d in intent.dims if d.label is not None}
+    for m in p.mentions:
+        if not any(el in grouped for el, _ in m.elements):
+            continue
+        if m.end <= cue.start and p.q[m.end : cue.start].strip() in ("", "来", "进行") and re.search(r"按照?\s*$", p.q[: m.start]):
+            return True
+        if m.start >= cue.end and re.fullmatch(r"\s*by\s+(?:the\s+)?", p.q[cue.end : m.start], re.IGNORECASE):
+            return True
     return False

@@ -329,3 +329,36 @@ def _date_verb_before(p: Parser, pos: int, used: set[int]) -> None:
             and not p.near_before(m.start, GROUP_CUES, window=0)
         ):
             used.add(i)
+
+
+_DAY_OF_MONTH = re.compile(r"\bdays? of (?:the |each |a )?month\b|几号|几日|每月的?(?:哪|几)", re.IGNORECASE)
+
+
+def calendar_dates(s: RoleState) -> None:
+    """"per day", "the coldest day": a day column next to month (and year) columns is a date, not a day of month.
+
+    Grouping by ``day`` alone would add up the 1st of every month; the date is the day with its month and year,
+    unless those are fixed by an equality filter or the question asks for the day of the month.
+    """
+    p, intent = s.p, s.intent
+    if _DAY_OF_MONTH.search(p.q):
+        return
+    for d in list(intent.dims):
+        if d.bucket is not None or d.column.column is None or name_lemmas(d.column.column) != ["day"]:
+            continue
+        table = p.table(d.column.table)
+        coarser = []
+        for part in ("year", "month"):
+            col = next((c for c in table.columns if name_lemmas(c.name) == [part] and c.kind == "number"), None)
+            if col is None:
+                continue
+            el = Element(table.name, col.name)
+            fixed = any(f.column == el and f.op == "=" for f in intent.filters) or any(x.column == el for x in intent.dims)
+            if not fixed:
+                coarser.append(Dimension(el))
+        if coarser:
+            at = intent.dims.index(d)
+            intent.dims[at:at] = coarser
+            intent.trace.append(
+                f"'day' is a date: grouped by {', '.join(c.column.label() for c in coarser)} and {d.column.label()}"
+            )

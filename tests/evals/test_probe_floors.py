@@ -23,9 +23,9 @@ FLOORS: dict[str, tuple[int, int]] = {
     "holdout_probe5.jsonl": (50, 56),
     "holdout_probe6.jsonl": (29, 30),
     "holdout_probe7.jsonl": (56, 59),
-    "holdout_probe8.jsonl": (66, 66),
+    "holdout_probe8.jsonl": (67, 67),
     "holdout_probe9.jsonl": (65, 65),
-    "holdout_probe10.jsonl": (45, 46),
+    "holdout_probe10.jsonl": (46, 47),
 }
 FOLLOW_UP_FLOORS: dict[str, tuple[int, int]] = {"followups.jsonl": (32, 32), "followups_probe2.jsonl": (29, 29)}
 

@@ -180,3 +180,33 @@ async def test_round_three_shapes(offline_registry: Any, ds: str, question: str,
     sql = " ".join(draft.sql.split())
     for piece in pieces:
         assert piece in sql, sql
+
+
+@pytest.mark.parametrize(
+    ("ds", "question", "locale", "pieces", "absent"),
+    [
+        # a day next to month and year columns is a date, not the day of the month of every month
+        ("flights", "What was the coldest day at JFK?", "en", ["GROUP BY year, month, day", "LIMIT 1"], []),
+        ("flights", "每天的航班数", "zh", ["GROUP BY year, month, day"], []),
+        ("flights", "daily number of flights in January", "en", ["month = 1", "GROUP BY year, day"], []),
+        ("flights", "flights by day of month", "en", ["GROUP BY day"], ["month"]),
+        ("flights", "Number of flights per hour of the day", "en", ["GROUP BY hour"], ["day"]),
+        # a value made of request words is how the question is asked
+        ("movies", "Show me movies directed by Christopher Nolan", "en", ["Director LIKE '%Christopher Nolan%'"], ["Show Me"]),
+        # one capitalised word said to be in a text field is contained, not equal
+        ("movies", "list movies with Love in the title", "en", ["Title LIKE '%Love%'"], ["Title = 'Love'"]),
+        # "which N" asks for N groups when something ranks them
+        ("superstore", "Which 3 sub-categories have the highest average discount?", "en", ["LIMIT 3"], []),
+        # sorted by a grouping: the groups' own order
+        ("flights", "每个月从JFK出发的航班数量，按月份排序", "zh", ["ORDER BY month"], ["ORDER BY count"]),
+    ],
+)
+async def test_round_three_calendar_values_and_order(
+    offline_registry: Any, ds: str, question: str, locale: str, pieces: list[str], absent: list[str]
+) -> None:
+    draft, _ = await write(offline_registry, ds, question, locale)
+    sql = " ".join(draft.sql.split())
+    for piece in pieces:
+        assert piece in sql, sql
+    for piece in absent:
+        assert piece not in sql, sql
