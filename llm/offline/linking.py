@@ -352,13 +352,16 @@ def link(question: str, schema: Schema, values: Any = None) -> tuple[list[Token]
     for tok in tokens:
         for lem in tok.lemma.split():
             seq.append((lem, tok))
+    names = _table_names(question, index.schema)
     i = 0
     while i < len(seq):
         for n in range(min(_MAX_NGRAM, len(seq) - i), 0, -1):
             key = tuple(lem for lem, _ in seq[i : i + n])
             els = index.en.get(key)
+            first, last = seq[i][1], seq[i + n - 1][1]
+            if els and any(_crosses(first.start, last.end, m) for m in names):
+                continue  # "Tomatoes reviews" across the name "Rotten Tomatoes"
             if els:
-                first, last = seq[i][1], seq[i + n - 1][1]
                 text = question[first.start : last.end]
                 candidates.append(Mention(first.start, last.end, text, elements=list(els), lemmas=key))
                 i += n
@@ -368,8 +371,31 @@ def link(question: str, schema: Schema, values: Any = None) -> tuple[list[Token]
     candidates.extend(
         m for m in _value_mentions(question, index, values) if not _cuts_a_word(m, tokens) and not _frame_words(question, m)
     )
+    candidates.extend(names)
     kept = _resolve_overlaps(candidates)
     return tokens, sorted(kept + _codes_next_to_columns(question, index.schema, kept), key=lambda m: m.start)
+
+
+_PROPER_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){1,3}\b")
+
+
+def _crosses(start: int, end: int, m: Mention) -> bool:
+    """Whether a span overlaps a mention without either holding the other."""
+    overlap = start < m.end and m.start < end
+    return overlap and not (start <= m.start and m.end <= end) and not (m.start <= start and end <= m.end)
+
+
+def _table_names(question: str, schema: Schema) -> list[Mention]:
+    """A proper name a table's description gives the table ("Rotten Tomatoes") names that table.
+
+    Linked as one span, so its words do not link on their own ("Rotten" is also a column of counts).
+    """
+    found: list[Mention] = []
+    for m in _PROPER_NAME.finditer(question):
+        tables = [t for t in schema.tables if re.search(rf"\b{re.escape(m.group(0))}\b", t.description_en)]
+        if len(tables) == 1:
+            found.append(Mention(m.start(), m.end(), m.group(0), elements=[(Element(tables[0].name, None), 1.0)]))
+    return found
 
 
 def _frame_words(question: str, m: Mention) -> bool:

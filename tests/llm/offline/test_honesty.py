@@ -210,3 +210,14 @@ async def test_round_three_calendar_values_and_order(
         assert piece in sql, sql
     for piece in absent:
         assert piece not in sql, sql
+
+
+async def test_a_proper_name_of_a_table_is_not_split_into_columns(offline_registry: Any) -> None:
+    # "Rotten" is also a column (rotten reviews): inside "Rotten Tomatoes" it names the table
+    try:
+        draft, _ = await write(offline_registry, "movies", "How many movies have over 100 Rotten Tomatoes reviews?")
+    except WriterError:
+        return
+    assert "Rotten >" not in draft.sql
+    draft, _ = await write(offline_registry, "movies", "average Rotten Tomatoes meter by year")
+    assert "AVG(tomatoes.Meter)" in draft.sql
