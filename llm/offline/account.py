@@ -75,7 +75,14 @@ class Placement:
 
 
 def _names_code(question: str, tok: Token, code: Mention) -> bool:
-    between = question[tok.end : code.start] if tok.end <= code.start else question[code.end : tok.start]
+    """Whether a capitalised word is (part of) the name written beside a code.
+
+    "Boston (BOS)", "San Francisco (SFO)", "Atlanta ATL".
+    """
+    if tok.end <= code.start:
+        between = question[tok.end : code.start]
+        return re.fullmatch(r"(?:\s+[A-Z][\w'.-]*){0,3}\s*\(?\s*", between) is not None and len(between) <= 40
+    between = question[code.end : tok.start]
     return between.strip(" (") == "" and len(between) <= 3
 
 

@@ -241,7 +241,9 @@ def _presence(p: Parser, m: Mention) -> bool:
     """Owning some amount of a measure ("had a discount", "won an Oscar", 有折扣的), i.e. more than zero."""
     before = [t.text for t in p.tokens if t.end <= m.start][-2:]
     after = next((t.text for t in p.tokens if t.start >= m.end), "")
-    if before and before[-1] in ("有", "获得", "获", "得过", "拿过", "带", "获得过") and after == "的":
+    if before and before[-1] == "过" and len(before) == 2:  # 获得 过 奥斯卡奖: jieba splits the aspect marker
+        before = [before[0] + "过"]
+    if before and before[-1] in ("有", "获得", "获", "得过", "拿过", "带", "获得过", "赢得", "赢得过", "有过") and after == "的":
         return not _ranked_here(p, m)
     if any(c.kind == "eq" for c in p.cues if c.start >= m.end and not p.gap_words(m.end, c.start)):
         return False

@@ -48,6 +48,11 @@ def value_filters(s: RoleState) -> None:
                 kind="not_understood",
             )
         s.used.add(i)
+        if v.table != p.main and _names_a_code(p, m):
+            # "San Francisco (SFO)": the name restates the code beside it, which is the filter
+            intent.spans.append((m.start, m.end))
+            intent.trace.append(f"'{m.text}' names the code beside it")
+            continue
         negate = p.near_before(m.start, ("not",), window=1) is not None
         el = Element(v.table, v.column)
         op = ("not like" if negate else "like") if v.is_list else ("!=" if negate else "=")
@@ -127,3 +132,15 @@ def _pattern_column(p: Parser, c: Cue) -> tuple[int, Element, bool] | None:
         asked = asked or (counted and i not in inside and (label is None or label.name != el.column))
         return i, el, asked
     return None
+
+
+def _names_a_code(p: Parser, m: Mention) -> bool:
+    """Whether a value is written right before a code of the main table in brackets or beside it ("Boston (BOS)")."""
+    for o in p.mentions:
+        if o.start < m.end or not o.values or not o.text.isupper():
+            continue
+        gap = p.q[m.end : o.start]
+        if re.fullmatch(r"\s*[（(]?\s*", gap) and any(v.table == p.main for v in o.values):
+            return True
+        break
+    return False

@@ -221,3 +221,17 @@ async def test_a_proper_name_of_a_table_is_not_split_into_columns(offline_regist
     assert "Rotten >" not in draft.sql
     draft, _ = await write(offline_registry, "movies", "average Rotten Tomatoes meter by year")
     assert "AVG(tomatoes.Meter)" in draft.sql
+
+
+@pytest.mark.parametrize(
+    ("ds", "question", "locale", "piece"),
+    [
+        ("movies", "获得过奥斯卡奖的电影有多少部？", "zh", "WHERE Oscars > 0"),
+        ("flights", "What's the median air time for flights to San Francisco (SFO)?", "en", "WHERE dest = 'SFO'"),
+        ("flights", "How many flights went to Los Angeles LAX?", "en", "WHERE dest = 'LAX'"),
+    ],
+)
+async def test_a_name_beside_its_code_and_won_an_award(offline_registry: Any, ds: str, question: str, locale: str, piece: str) -> None:
+    draft, _ = await write(offline_registry, ds, question, locale)
+    sql = " ".join(draft.sql.split())
+    assert piece in sql and "airports" not in sql, sql
