@@ -125,6 +125,10 @@ def adjective_conditions(s: RoleState) -> None:
         ranking = p.near_before(c.start, ("max", "min", "gt", "lt"), window=0)
         if ranking is None and op == "<" and "\u4e00" <= c.text[:1] <= "\u9fff":
             ranking = p.near_after(c.end, ("max", "min"), window=0)  # 亏损最多: the superlative follows
+        if ranking is not None and any(
+            x.kind == "percent" and ranking.end <= x.start and x.end <= c.start for x in p.cues
+        ):
+            ranking = None  # "the lowest share of delayed departures": the share of rows is ranked, not the delay
         if ranking is not None:
             # "most profitable", "least profitable": the adjective names the measure to rank by.
             if op == "<" and ranking.kind in ("max", "gt"):

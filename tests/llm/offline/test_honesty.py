@@ -229,6 +229,8 @@ async def test_a_proper_name_of_a_table_is_not_split_into_columns(offline_regist
         ("movies", "获得过奥斯卡奖的电影有多少部？", "zh", "WHERE Oscars > 0"),
         ("flights", "What's the median air time for flights to San Francisco (SFO)?", "en", "WHERE dest = 'SFO'"),
         ("flights", "How many flights went to Los Angeles LAX?", "en", "WHERE dest = 'LAX'"),
+        # the share of rows that are delayed is ranked, not a share of the summed delay
+        ("flights", "Which carrier has the lowest share of delayed departures?", "en", "AVG(CASE WHEN flights.dep_delay > 0"),
     ],
 )
 async def test_a_name_beside_its_code_and_won_an_award(offline_registry: Any, ds: str, question: str, locale: str, piece: str) -> None:
