@@ -163,6 +163,7 @@ def adjective_conditions(s: RoleState) -> None:
             intent.trace.append(f"'{c.text} … {total.text}' → SUM({el.label()}) {op} {val}")
             continue
         s.conds.append(Filter(el, op, val))
+        s.adjective_conds.append(s.conds[-1])
         intent.trace.append(f"'{c.text}' → {s.conds[-1].describe()}")
 
 

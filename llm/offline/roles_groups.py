@@ -22,6 +22,11 @@ def group_conditions(s: RoleState) -> None:
         g and p.near_before(m.start, ("by",), window=2) is not None for m, _, g in s.dims
     )
     groups_counted = _counted_groups(p, s.count_cues, s.dims)
+    if groups_counted is not None and s.entity is None:
+        # "how many sub-categories lost money": whether each group lost money, i.e. its total (issue 15)
+        for f in s.adjective_conds:
+            if default_agg(f.column) == "sum" and all(f is not g for g, _ in s.compared):
+                s.compared.append((f, "sum"))
     if s.dims or intent.dims:
         for f, agg_word in s.compared:
             # "销售额超过1万美元的城市有几个", "how many cities have sales over 10,000": the groups are counted, so

@@ -49,6 +49,8 @@ class RoleState:
     cond_measures: list[tuple[Mention, Element, Cue | None]] = field(default_factory=list)
     """Adjectives that name the measure ("most profitable") rather than a condition."""
     losses_ranked: bool = False
+    adjective_conds: list[Filter] = field(default_factory=list)
+    """Row conditions said by an adjective or verb ("lost money", 亏损): a group's total when groups are counted."""
     """"The biggest loss": the most negative value ranks first."""
     measures: list[tuple[Mention, Element, Cue | None]] = field(default_factory=list)
     """Measure mentions, their column and the aggregate cue before or after them."""

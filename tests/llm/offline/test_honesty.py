@@ -173,6 +173,9 @@ async def test_a_label_joins_by_the_key_it_names(offline_registry: Any) -> None:
         ("movies", "How many movies from France and from Germany?", "en", ["LIKE '%France%' OR", "LIKE '%Germany%'"]),
         ("movies", "票房最高的导演是谁？", "zh", ["SUM(tomatoes.BoxOffice)", "LIMIT 1"]),
         ("flights", "提前到达的航班有多少？", "zh", ["arr_delay < 0"]),
+        # counted groups that "lost money": each group's total, not any loss-making row
+        ("superstore", "How many sub-categories lost money?", "en", ["HAVING SUM(profit) < 0", "COUNT(*)"]),
+        ("superstore", "How many orders lost money?", "en", ["WHERE profit < 0"]),
     ],
 )
 async def test_round_three_shapes(offline_registry: Any, ds: str, question: str, locale: str, pieces: list[str]) -> None:
