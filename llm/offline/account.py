@@ -102,6 +102,8 @@ def _intent_elements(intent: Intent) -> tuple[set[Element], set[str]]:
         if d.label is not None:
             cols.add(d.label)
     cols.update(f.column for f in intent.filters)
+    # "to Miami" as dest IN (SELECT faa FROM airports WHERE name = …): the name's column is used too
+    cols.update(Element(f.value[0], f.value[2]) for f in intent.filters if f.op == "in select")
     for hm, hf in intent.having:
         cols.add(hf.column)
         if hm.column is not None:

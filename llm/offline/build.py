@@ -204,6 +204,12 @@ class Builder:
             return exp.Between(this=col, low=self.literal(f.value), high=self.literal(f.value2))
         if f.op == "in":
             return exp.In(this=col, expressions=[self.literal(v) for v in f.value])
+        if f.op == "in select":  # the keys of the other table's rows with this value ("to Miami")
+            table, key, column, value = f.value
+            query = exp.select(exp.column(key, table=table)).from_(exp.to_identifier(table)).where(
+                exp.EQ(this=exp.column(column, table=table), expression=self.literal(value))
+            )
+            return exp.In(this=col, query=exp.Subquery(this=query))
         if f.op == "like any":  # any of several items of a list column
             likes: list[exp.Expression] = [exp.Like(this=col.copy(), expression=self.literal(v)) for v in f.value]
             return exp.Paren(this=exp.or_(*likes))

@@ -54,6 +54,9 @@ class Filter:
             return Filter(self.column, self.op, self.value, int(self.value2), self.part).describe()
         if self.op in ("is null", "is not null"):
             return f"{target} {self.op}"
+        if self.op == "in select":
+            table, key, column, value = self.value
+            return f"{target} is the {table}.{key} of {table}.{column} = {value!r}"
         if self.op == "like any":
             return f"{target} contains " + " or ".join(repr(str(v).strip("%")) for v in self.value)
         if self.op == "between":

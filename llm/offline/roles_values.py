@@ -10,6 +10,7 @@ from llm.offline.linking import Element, Mention
 from llm.offline.parse import Cue, Parser
 from llm.offline.roles_shared import AGG_CUES, overlaps
 from llm.offline.roles_state import RoleState
+from llm.offline.text import name_lemmas
 
 
 def text_patterns(s: RoleState) -> None:
@@ -54,6 +55,15 @@ def value_filters(s: RoleState) -> None:
             intent.trace.append(f"'{m.text}' names the code beside it")
             continue
         negate = p.near_before(m.start, ("not",), window=1) is not None
+        key = _directed_key(p, m, v.table) if not v.is_list and not negate else None
+        if key is not None:
+            # "flights to Miami": airports is reached by origin and by dest; the direction picks the key, and
+            # the name becomes that key's codes (dest IN (SELECT faa FROM airports WHERE name = 'Miami Intl')).
+            mine, theirs = key
+            f = Filter(Element(p.main, mine), "in select", (v.table, theirs, v.column, v.value))
+            s.value_filters.append((m.start, f))
+            intent.trace.append(f"'{m.text}' → {f.describe()}")
+            continue
         el = Element(v.table, v.column)
         op = ("not like" if negate else "like") if v.is_list else ("!=" if negate else "=")
         f = Filter(el, op, f"%{v.value}%" if v.is_list else v.value)
@@ -144,3 +154,28 @@ def _names_a_code(p: Parser, m: Mention) -> bool:
             return True
         break
     return False
+
+
+_FROM_WORDS = frozenset({"origin", "departure", "source", "from"})
+_TO_WORDS = frozenset({"destination", "arrival", "to", "target", "dest"})
+
+
+def _directed_key(p: Parser, m: Mention, table: str) -> tuple[str, str] | None:
+    """The main table's key to ``table`` that a direction word picks, when it reaches it by several keys.
+
+    "to Miami", "flights out of Newark", 飞往X, 从X出发: (main column, its column in ``table``); None when the
+    table is reached by one key (the ordinary join) or the question gives no direction (then it is refused).
+    """
+    keys = [fk for fk in p.table(p.main).foreign_keys if fk.ref_table == table]
+    if len(keys) < 2:
+        return None
+    cue = p.near_before(m.start, ("from", "to"), window=1)
+    after = next((t for t in p.tokens if t.start >= m.end), None)
+    direction = cue.kind if cue is not None else ""
+    if after is not None and after.lemma in ("departure", "origin") or re.match(r"\s*出发", p.q[m.end :]):
+        direction = "from"
+    elif not direction and after is not None and after.lemma in ("arrival", "destination"):
+        direction = "to"
+    words = _FROM_WORDS if direction == "from" else _TO_WORDS if direction == "to" else frozenset()
+    picked = [fk for fk in keys if set(name_lemmas(fk.column)) & words]
+    return (picked[0].column, picked[0].ref_column) if len(picked) == 1 else None
