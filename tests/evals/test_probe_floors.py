@@ -25,7 +25,7 @@ FLOORS: dict[str, tuple[int, int]] = {
     "holdout_probe7.jsonl": (56, 59),
     "holdout_probe8.jsonl": (67, 67),
     "holdout_probe9.jsonl": (65, 65),
-    "holdout_probe10.jsonl": (46, 47),
+    "holdout_probe10.jsonl": (47, 48),
     "holdout_probe11.jsonl": (57, 57),
 }
 FOLLOW_UP_FLOORS: dict[str, tuple[int, int]] = {"followups.jsonl": (32, 32), "followups_probe2.jsonl": (29, 29)}
