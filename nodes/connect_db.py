@@ -66,6 +66,7 @@ async def connect_db(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def _over_budget(state: State, context: Context, schema: Any) -> bool:
+    """Whether the schema's DDL is over the prompt budget (the index is cached per schema version)."""
     return index_for(schema, state.get("locale", "en")).total_tokens > context.settings.schema_token_budget
 
 
@@ -118,15 +119,15 @@ def knowledge_tables(bundle: Any, schema: Any) -> dict[str, str]:
 
 def _retrieve(state: State, context: Context, schema: Any, pinned: dict[str, str] | None = None) -> Retrieval | None:
     """The retrieved part of a schema over the token budget (None when the whole schema fits)."""
-    question = state["question"]
-    earlier = " ".join(t["question"] for t in (state.get("turns") or [])[-2:])
-    budget = context.settings.schema_token_budget
-    locale = state.get("locale", "en")
-    if index_for(schema, locale).total_tokens <= budget:
+    if not _over_budget(state, context, schema):
         return None
+    earlier = " ".join(t["question"] for t in (state.get("turns") or [])[-2:])
     # only a schema that is cut needs its value index here (built once per datasource, then cached)
     values = context.registry.values(schema.datasource_id)
-    return retrieve(schema, question, budget=budget, values=values, context=earlier, pinned=pinned, locale=locale)
+    return retrieve(
+        schema, state["question"], budget=context.settings.schema_token_budget, values=values, context=earlier,
+        pinned=pinned, locale=state.get("locale", "en"),
+    )
 
 
 def _explain(retrieval: Retrieval, zh: bool) -> str:

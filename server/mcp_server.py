@@ -228,33 +228,32 @@ def stdio_server(settings: Settings, principal: Principal | None = None) -> MCPS
     return build_mcp(lambda: holder["backend"], lifespan=lifespan)
 
 
-def _request_principal(ctx: MCPContext[Any, Any]) -> Principal | None:
-    """The signed-in user of an HTTP call, as the auth middleware left it on the request (None = open)."""
+def _request_user(ctx: MCPContext[Any, Any]) -> tuple[Any, Any]:
+    """The HTTP request of a tool call and its signed-in user, as the auth middleware left it (None = open)."""
     from server.auth import current_user
 
     try:
         request = ctx.request_context.request
     except (AttributeError, ValueError):
-        return None
+        return None, None
     scope = getattr(request, "scope", None)
-    user = current_user(scope) if scope is not None else None
+    return request, current_user(scope) if scope is not None else None
+
+
+def _request_principal(ctx: MCPContext[Any, Any]) -> Principal | None:
+    """The signed-in user of an HTTP call as the graph knows it (None = open)."""
+    _, user = _request_user(ctx)
     return user.principal() if user is not None else None
 
 
 async def _request_allowed(ctx: MCPContext[Any, Any]) -> list[str] | None:
     """The datasources the signed-in user of an HTTP call is granted (None = open mode or every one)."""
     from server.access import run_access
-    from server.auth import current_user
 
-    try:
-        request = ctx.request_context.request
-    except (AttributeError, ValueError):
-        return None
-    scope = getattr(request, "scope", None)
-    user = current_user(scope) if scope is not None else None
+    request, user = _request_user(ctx)
     if user is None:
         return None
-    services = request.app.state.services  # type: ignore[union-attr]
+    services = request.app.state.services
     access = await run_access(services.store, services.registry, user, services.settings.auth_default_grant)
     allowed: list[str] | None = access["allowed_datasources"] if access else None
     return allowed

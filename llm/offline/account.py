@@ -10,6 +10,7 @@ naming them.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -75,20 +76,21 @@ class Placement:
 
 
 def _names_code(question: str, tok: Token, code: Mention) -> bool:
-    """Whether a capitalised word is (part of) the name written beside a code.
+    """Whether a word is (part of) the name written beside a code.
 
-    "Boston (BOS)", "San Francisco (SFO)", "Atlanta ATL".
+    "Boston (BOS)", "San Francisco (SFO)", "Atlanta ATL"; in Chinese a name right before the code in brackets,
+    "联合航空（UA）".
     """
+    if tok.zh:
+        between = question[tok.end : code.start]
+        return tok.end <= code.start and len(between) <= 6 and re.fullmatch(r"[\u4e00-\u9fff]*[（(]", between) is not None
+    if not question[tok.start].isupper():
+        return False
     if tok.end <= code.start:
         between = question[tok.end : code.start]
         return re.fullmatch(r"(?:\s+[A-Z][\w'.-]*){0,3}\s*\(?\s*", between) is not None and len(between) <= 40
     between = question[code.end : tok.start]
     return between.strip(" (") == "" and len(between) <= 3
-
-
-def _zh_names_code(question: str, tok: Token, code: Mention) -> bool:
-    between = question[tok.end : code.start]
-    return tok.end <= code.start and len(between) <= 6 and re.fullmatch(r"[\u4e00-\u9fff]*[（(]", between) is not None
 
 
 def _intent_elements(intent: Intent) -> tuple[set[Element], set[str]]:
@@ -215,10 +217,8 @@ def account(
             continue  # "flights from New York", 纽约: the table's own scope
         if text in PLACE_ACRONYMS and set(PLACE_ACRONYMS[text].split()) <= scope_en:
             continue
-        if not tok.zh and question[tok.start].isupper() and any(_names_code(question, tok, m) for m in codes):
-            continue  # "Boston (BOS)", "Atlanta ATL": the name of the code written beside it
-        if tok.zh and any(_zh_names_code(question, tok, m) for m in codes):
-            continue  # "联合航空（UA）": a Chinese name right before the code in brackets
+        if any(_names_code(question, tok, m) for m in codes):
+            continue  # "Boston (BOS)", 联合航空（UA）: the name of the code written beside it
         if text in lexicon.STOPWORDS_EN or text in FUNCTION_WORDS_EN or text in FUNCTION_WORDS_ZH:
             continue
         if tok.zh and all(ch in FUNCTION_WORDS_ZH for ch in text):
@@ -264,21 +264,18 @@ def account(
 def _ambiguous_joins(mentions: Sequence[Mention], intent: Intent, schema: Schema) -> list[str]:
     """A value of a table the main table reaches by two keys ("Miami": airports by origin or by dest).
 
-    The builder joins such a table by its first key, so the value would silently filter the wrong side; the
-    question has to name the side's own value (the airport code) instead.
+    Unless a direction word chose the key (roles_values turns "to Miami" into a filter on dest), the builder
+    would join such a table by its first key and silently filter the wrong side, so the question is refused.
     """
     main = schema.table(intent.main)
     if main is None:
         return []
-    ambiguous = {
-        t for t in {fk.ref_table for fk in main.foreign_keys}
-        if len([fk for fk in main.foreign_keys if fk.ref_table == t]) > 1
-    }
-    used = {f.column.table for f in intent.filters} | {hf.column.table for _, hf in intent.having}
+    keys = Counter(fk.ref_table for fk in main.foreign_keys)
+    filtered = {f.column for f in intent.filters}
     return [
         m.text
         for m in mentions
-        if any(v.table in ambiguous and v.table in used and Element(v.table, v.column) in {f.column for f in intent.filters} for v in m.values)
+        if any(keys[v.table] > 1 and Element(v.table, v.column) in filtered for v in m.values)
     ]
 
 
