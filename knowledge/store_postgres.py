@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from knowledge.store import Kind, KnowledgeStore, TermExists
+from server.store_postgres import MIGRATION_LOCK  # one lock: the chat store migrates under it too
 
 _PG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sqlbot_knowledge (
@@ -46,11 +47,11 @@ class PostgresKnowledge(KnowledgeStore):
         try:
             async with pool.connection() as conn:
                 # The same advisory lock as the chat store's migrations: concurrent start-ups create it once.
-                await conn.execute("SELECT pg_advisory_lock(%s)", (0x5_9_1_B_07,))
+                await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
                 try:
                     await conn.execute(_PG_SCHEMA)
                 finally:
-                    await conn.execute("SELECT pg_advisory_unlock(%s)", (0x5_9_1_B_07,))
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         except BaseException:
             await pool.close()
             raise
